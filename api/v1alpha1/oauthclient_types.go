@@ -1,0 +1,373 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// GrantType is an OAuth 2.0 grant type Cloudflare accepts.
+// +kubebuilder:validation:Enum=authorization_code;refresh_token
+type GrantType string
+
+// Grant types.
+const (
+	GrantTypeAuthorizationCode GrantType = "authorization_code"
+	GrantTypeRefreshToken      GrantType = "refresh_token"
+)
+
+// ResponseType is an OAuth 2.0 response type Cloudflare accepts.
+// +kubebuilder:validation:Enum=token;id_token;code
+type ResponseType string
+
+// Response types.
+const (
+	ResponseTypeToken   ResponseType = "token"
+	ResponseTypeIDToken ResponseType = "id_token"
+	ResponseTypeCode    ResponseType = "code"
+)
+
+// TokenEndpointAuthMethod is how the client authenticates at the token endpoint.
+// +kubebuilder:validation:Enum=none;client_secret_basic;client_secret_post
+type TokenEndpointAuthMethod string
+
+// Token endpoint authentication methods.
+const (
+	// AuthMethodNone is a public (PKCE) client, which has no client secret.
+	AuthMethodNone              TokenEndpointAuthMethod = "none"
+	AuthMethodClientSecretBasic TokenEndpointAuthMethod = "client_secret_basic"
+	AuthMethodClientSecretPost  TokenEndpointAuthMethod = "client_secret_post"
+)
+
+// Visibility says who may authorize the client.
+// +kubebuilder:validation:Enum=private;public
+type Visibility string
+
+// Visibilities.
+const (
+	VisibilityPrivate Visibility = "private"
+	VisibilityPublic  Visibility = "public"
+)
+
+// DeletionPolicy says what happens to the Cloudflare client when the object is deleted.
+// +kubebuilder:validation:Enum=Delete;Orphan
+type DeletionPolicy string
+
+// Deletion policies.
+const (
+	DeletionPolicyDelete DeletionPolicy = "Delete"
+	DeletionPolicyOrphan DeletionPolicy = "Orphan"
+)
+
+// ManagementPolicy says whether the operator may write to Cloudflare.
+// +kubebuilder:validation:Enum=Manage;Observe
+type ManagementPolicy string
+
+// Management policies.
+const (
+	ManagementPolicyManage  ManagementPolicy = "Manage"
+	ManagementPolicyObserve ManagementPolicy = "Observe"
+)
+
+// LocalSecretReference names a Secret in the namespace of the OAuthClient.
+type LocalSecretReference struct {
+	// name of the Secret, in the same namespace as the OAuthClient.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`
+	Name string `json:"name"`
+}
+
+// OAuthClientSpec is the desired state of a Cloudflare OAuth client.
+//
+// List and string bounds (maxItems, maxLength) keep objects small and bound the cost of
+// the CEL rules, which the apiserver estimates from them.
+//
+// Every Cloudflare field below is optional in the schema and follows one rule: a field
+// that is absent is unmanaged (the operator never sends it to Cloudflare), and a field
+// that is present, including an explicitly empty list, is managed and kept equal to the
+// spec. When clientID is empty the operator creates the client, so the fields Cloudflare
+// requires on create become required.
+//
+// +kubebuilder:validation:XValidation:rule="has(self.clientID) || has(self.clientName)",message="clientName is required when clientID is not set (the operator creates the client)"
+// +kubebuilder:validation:XValidation:rule="has(self.clientID) || has(self.redirectURIs)",message="redirectURIs is required when clientID is not set (the operator creates the client)"
+// +kubebuilder:validation:XValidation:rule="has(self.clientID) || has(self.grantTypes)",message="grantTypes is required when clientID is not set (the operator creates the client)"
+// +kubebuilder:validation:XValidation:rule="has(self.clientID) || has(self.responseTypes)",message="responseTypes is required when clientID is not set (the operator creates the client)"
+// +kubebuilder:validation:XValidation:rule="has(self.clientID) || has(self.scopes)",message="scopes is required when clientID is not set (the operator creates the client)"
+// +kubebuilder:validation:XValidation:rule="has(self.clientID) || has(self.tokenEndpointAuthMethod)",message="tokenEndpointAuthMethod is required when clientID is not set (the operator creates the client)"
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.clientID) || (has(self.clientID) && self.clientID == oldSelf.clientID)",message="clientID cannot be changed or removed once set; create a new OAuthClient to bind another client"
+// +kubebuilder:validation:XValidation:rule="!has(self.managementPolicy) || self.managementPolicy != 'Observe' || has(self.clientID)",message="managementPolicy Observe requires clientID: the operator only reads an existing client"
+// +kubebuilder:validation:XValidation:rule="!has(self.optionalScopes) || (has(self.scopes) && self.optionalScopes.all(s, s in self.scopes))",message="every optionalScopes entry must also be listed in scopes"
+type OAuthClientSpec struct {
+	// accountID is the 32-character hexadecimal ID of the Cloudflare account that owns the
+	// client. It cannot be changed: a client cannot move between accounts.
+	// +required
+	// +kubebuilder:validation:Pattern=`^[0-9a-f]{32}$`
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="accountID is immutable"
+	AccountID string `json:"accountID"`
+
+	// credentialsRef names a Secret in this namespace holding the Cloudflare credentials:
+	// either the key `apiToken` (an API token with OAuth Client Write), or the keys
+	// `email` and `apiKey` (a legacy global API key). When absent, the operator-wide
+	// default credentials apply.
+	// +optional
+	CredentialsRef *LocalSecretReference `json:"credentialsRef,omitempty"`
+
+	// clientID adopts an existing Cloudflare OAuth client instead of creating one. It may
+	// be added to an object that had none, but once set it cannot change. Cloudflare
+	// returns a client's secret only when it is created, so an adopted confidential client
+	// gets its secret written only after a rotation.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9_-]+$`
+	ClientID *string `json:"clientID,omitempty"`
+
+	// clientName is the name shown to people on Cloudflare's consent screen.
+	// Required when clientID is not set.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=255
+	ClientName *string `json:"clientName,omitempty"`
+
+	// clientURI is the client's home page, an absolute https URL. Cloudflare verifies the
+	// URL's host through a DNS TXT record (see status.verificationRecord); a verified host
+	// is required to promote the client to public, and cannot change afterwards.
+	// +optional
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() == 'https' && url(self).getHostname() != ''",message="clientURI must be an absolute https URL, e.g. https://app.example.com"
+	ClientURI *string `json:"clientURI,omitempty"`
+
+	// logoURI is the URL of the client's logo, an absolute https URL. Required before
+	// promotion to public.
+	// +optional
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() == 'https' && url(self).getHostname() != ''",message="logoURI must be an absolute https URL"
+	LogoURI *string `json:"logoURI,omitempty"`
+
+	// policyURI is the URL of the client's privacy policy, an absolute https URL.
+	// +optional
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() == 'https' && url(self).getHostname() != ''",message="policyURI must be an absolute https URL"
+	PolicyURI *string `json:"policyURI,omitempty"`
+
+	// tosURI is the URL of the client's terms of service, an absolute https URL.
+	// +optional
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() == 'https' && url(self).getHostname() != ''",message="tosURI must be an absolute https URL"
+	TosURI *string `json:"tosURI,omitempty"`
+
+	// redirectURIs are the URIs Cloudflare may redirect to after authorization. Each is
+	// an absolute https URL, or http on localhost or 127.0.0.1 for local development.
+	// Required when clientID is not set.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=32
+	// +kubebuilder:validation:items:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="self.all(u, isURL(u) && url(u).getHostname() != '' && (url(u).getScheme() == 'https' || (url(u).getScheme() == 'http' && url(u).getHostname() in ['localhost', '127.0.0.1'])))",message="redirectURIs must be absolute https URLs (http is allowed only for localhost and 127.0.0.1)"
+	RedirectURIs *[]string `json:"redirectURIs,omitempty"`
+
+	// postLogoutRedirectURIs are the URIs Cloudflare may redirect to after logout, with
+	// the same rules as redirectURIs.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=32
+	// +kubebuilder:validation:items:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="self.all(u, isURL(u) && url(u).getHostname() != '' && (url(u).getScheme() == 'https' || (url(u).getScheme() == 'http' && url(u).getHostname() in ['localhost', '127.0.0.1'])))",message="postLogoutRedirectURIs must be absolute https URLs (http is allowed only for localhost and 127.0.0.1)"
+	PostLogoutRedirectURIs *[]string `json:"postLogoutRedirectURIs,omitempty"`
+
+	// allowedCORSOrigins are the browser origins allowed to call Cloudflare's token
+	// endpoint, as scheme://host[:port] with no path: https, or http on localhost or
+	// 127.0.0.1. Compared as a set.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=32
+	// +kubebuilder:validation:items:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="self.all(u, isURL(u) && url(u).getHostname() != '' && url(u).getEscapedPath() == '' && (url(u).getScheme() == 'https' || (url(u).getScheme() == 'http' && url(u).getHostname() in ['localhost', '127.0.0.1'])))",message="allowedCORSOrigins must be origins such as https://app.example.com, with no path (http is allowed only for localhost and 127.0.0.1)"
+	AllowedCORSOrigins *[]string `json:"allowedCORSOrigins,omitempty"`
+
+	// grantTypes are the OAuth grants the client may use. Cloudflare supports only the
+	// authorization code flow, so authorization_code must be present; refresh_token is
+	// optional (and makes Cloudflare add the offline_access scope). Compared as a set.
+	// Required when clientID is not set.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=2
+	// +kubebuilder:validation:XValidation:rule="'authorization_code' in self",message="grantTypes must contain authorization_code: Cloudflare supports only the authorization code flow"
+	GrantTypes *[]GrantType `json:"grantTypes,omitempty"`
+
+	// responseTypes are the OAuth response types the client may request. Compared as a
+	// set. Required when clientID is not set.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=3
+	ResponseTypes *[]ResponseType `json:"responseTypes,omitempty"`
+
+	// scopes are the permissions the client asks for: Cloudflare API scopes such as
+	// account.read or workers-scripts.write (see GET /oauth/scopes), or simple identity
+	// scopes. Colon-delimited scopes are rejected by Cloudflare. The protocol scopes
+	// openid and offline_access are added and removed by Cloudflare itself from
+	// grantTypes and responseTypes; listing or omitting them never causes an update.
+	// Compared as a set. Required when clientID is not set.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=128
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=128
+	// +kubebuilder:validation:XValidation:rule="self.all(s, !s.contains(':'))",message="scopes must not contain ':'; Cloudflare scopes are dot-delimited, e.g. account.read"
+	// +kubebuilder:validation:XValidation:rule="self.all(s, s.matches('^[a-z0-9][a-z0-9._-]*$'))",message="scopes must be lowercase identifiers such as account.read or user-details.read"
+	Scopes *[]string `json:"scopes,omitempty"`
+
+	// optionalScopes are scopes a user may decline on the consent screen. Each must also
+	// be listed in scopes; the protocol scopes openid, offline and offline_access can
+	// never be optional. Compared as a set.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=128
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=128
+	// +kubebuilder:validation:XValidation:rule="self.all(s, !(s in ['openid', 'offline', 'offline_access']))",message="optionalScopes may not contain openid, offline or offline_access"
+	OptionalScopes *[]string `json:"optionalScopes,omitempty"`
+
+	// tokenEndpointAuthMethod is how the client authenticates to the token endpoint:
+	// client_secret_basic or client_secret_post for a confidential client with a secret,
+	// or none for a public PKCE client (no secret is issued).
+	// Required when clientID is not set.
+	// +optional
+	TokenEndpointAuthMethod *TokenEndpointAuthMethod `json:"tokenEndpointAuthMethod,omitempty"`
+
+	// visibility is private (only members of the account may authorize the client) or
+	// public (any Cloudflare user may). Promotion to public is permanent, so the value
+	// cannot go back to private; the operator promotes only once Cloudflare's
+	// preconditions hold (a name, a logo, a verified clientURI host and at least one
+	// non-identity scope). When absent, visibility is unmanaged (new clients are private).
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="oldSelf != 'public' || self == 'public'",message="visibility cannot change from public back to private: promotion to public is permanent in Cloudflare"
+	Visibility *Visibility `json:"visibility,omitempty"`
+
+	// secretRef names the Secret, in this namespace, that the operator writes the client
+	// credentials into (keys client_id, client_secret, account_id, issuer). Defaults to
+	// "<metadata.name>-oauth-client" when absent. The operator owns that Secret.
+	// +optional
+	SecretRef *LocalSecretReference `json:"secretRef,omitempty"`
+
+	// deletionPolicy says what happens to the Cloudflare client when this object is
+	// deleted: Delete removes it (revoking every authorization granted to it), Orphan
+	// leaves it in Cloudflare. Switching to Orphan is also how to release an object whose
+	// credentials no longer allow the deletion.
+	// +optional
+	// +kubebuilder:default=Delete
+	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
+
+	// managementPolicy is Manage (create, update and delete the client) or Observe (only
+	// read it: the operator never writes to Cloudflare, reports drift in conditions, and
+	// is Ready when the client exists). Observe requires clientID.
+	// +optional
+	// +kubebuilder:default=Manage
+	ManagementPolicy ManagementPolicy `json:"managementPolicy,omitempty"`
+}
+
+// ClientURIVerification is Cloudflare's DNS verification state of the client URI host.
+type ClientURIVerification struct {
+	// status is Cloudflare's verification status: pending, in_progress, verified or failed.
+	// +optional
+	Status string `json:"status,omitempty"`
+	// text is the exact TXT record value to publish, prefix included.
+	// +optional
+	Text string `json:"text,omitempty"`
+}
+
+// DNSRecord is a DNS record the user must publish.
+type DNSRecord struct {
+	// type is the record type, always TXT.
+	// +optional
+	Type string `json:"type,omitempty"`
+	// name is the fully qualified record name: the host of spec.clientURI.
+	// +optional
+	Name string `json:"name,omitempty"`
+	// content is the record value, to publish exactly as shown.
+	// +optional
+	Content string `json:"content,omitempty"`
+}
+
+// OAuthClientStatus is the observed state of the Cloudflare OAuth client.
+type OAuthClientStatus struct {
+	// clientID is the ID of the Cloudflare client this object is bound to.
+	// +optional
+	ClientID string `json:"clientID,omitempty"`
+	// visibility is the client's visibility in Cloudflare.
+	// +optional
+	Visibility string `json:"visibility,omitempty"`
+	// clientURIVerification is the DNS verification state of the client URI host, as
+	// Cloudflare reports it.
+	// +optional
+	ClientURIVerification *ClientURIVerification `json:"clientURIVerification,omitempty"`
+	// verificationRecord is the DNS TXT record to publish so Cloudflare can verify the
+	// client URI host.
+	// +optional
+	VerificationRecord *DNSRecord `json:"verificationRecord,omitempty"`
+	// hasRotatedSecret is true while Cloudflare keeps a previous secret after a rotation.
+	// +optional
+	HasRotatedSecret bool `json:"hasRotatedSecret,omitempty"`
+	// createdAt is when Cloudflare created the client.
+	// +optional
+	CreatedAt *metav1.Time `json:"createdAt,omitempty"`
+	// updatedAt is when Cloudflare last changed the client.
+	// +optional
+	UpdatedAt *metav1.Time `json:"updatedAt,omitempty"`
+	// promotedAt is when the client was promoted to public.
+	// +optional
+	PromotedAt *metav1.Time `json:"promotedAt,omitempty"`
+	// secretName is the Secret holding the client credentials.
+	// +optional
+	SecretName string `json:"secretName,omitempty"`
+	// observedGeneration is the spec generation the status describes. It is set only when
+	// a reconcile reached a conclusion (Ready or Stalled) for that generation.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// conditions: Ready (summary), Reconciling, Stalled and ClientURIVerified.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// OAuthClient is a Cloudflare OAuth client, created or adopted and kept in sync by the
+// cloudflare-oauth-operator. Its credentials are written to a Secret.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=cfoauth,categories=cloudflare
+// +kubebuilder:printcolumn:name="Client ID",type=string,JSONPath=`.status.clientID`
+// +kubebuilder:printcolumn:name="Visibility",type=string,JSONPath=`.status.visibility`
+// +kubebuilder:printcolumn:name="Verification",type=string,JSONPath=`.status.clientURIVerification.status`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:printcolumn:name="Account",type=string,JSONPath=`.spec.accountID`,priority=1
+// +kubebuilder:printcolumn:name="TXT Record",type=string,JSONPath=`.status.verificationRecord.content`,priority=1
+type OAuthClient struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec is the desired state of the Cloudflare OAuth client.
+	// +required
+	Spec OAuthClientSpec `json:"spec"`
+
+	// status is the observed state, written by the operator.
+	// +optional
+	Status OAuthClientStatus `json:"status,omitempty"`
+}
+
+// OAuthClientList is a list of OAuthClient.
+//
+// +kubebuilder:object:root=true
+type OAuthClientList struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []OAuthClient `json:"items"`
+}

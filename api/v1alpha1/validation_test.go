@@ -1,0 +1,225 @@
+package v1alpha1_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+
+	"github.com/cloudflare-oauth-operator/cloudflare-oauth-operator/api/v1alpha1"
+	"github.com/cloudflare-oauth-operator/cloudflare-oauth-operator/internal/testenv"
+)
+
+const account = "023e105f4ecef8ad9ca31a8372d0c353"
+
+// validSpec is a complete spec for a client the operator creates. Each invalid case
+// starts from it and breaks exactly one thing, so the rejection is attributable.
+func validSpec() map[string]any {
+	return map[string]any{
+		"accountID":               account,
+		"clientName":              "Example",
+		"clientURI":               "https://app.example.com",
+		"logoURI":                 "https://app.example.com/logo.png",
+		"redirectURIs":            []any{"https://app.example.com/cb"},
+		"grantTypes":              []any{"authorization_code", "refresh_token"},
+		"responseTypes":           []any{"code"},
+		"scopes":                  []any{"account.read", "user-details.read"},
+		"optionalScopes":          []any{"user-details.read"},
+		"tokenEndpointAuthMethod": "client_secret_basic",
+	}
+}
+
+func object(ns, name string, spec map[string]any) *unstructured.Unstructured {
+	u := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": v1alpha1.GroupVersion.String(),
+		"kind":       "OAuthClient",
+		"metadata":   map[string]any{"name": name, "namespace": ns},
+		"spec":       spec,
+	}}
+	return u
+}
+
+func newNamespace() string {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "admission-"}}
+	Expect(k8sClient.Create(ctx(), ns)).To(Succeed())
+	return ns.Name
+}
+
+func strings64(n int, f func(int) string) []any {
+	out := make([]any, n)
+	for i := range out {
+		out[i] = f(i)
+	}
+	return out
+}
+
+type mutation func(spec map[string]any)
+
+func set(field string, v any) mutation { return func(s map[string]any) { s[field] = v } }
+func drop(fields ...string) mutation {
+	return func(s map[string]any) {
+		for _, f := range fields {
+			delete(s, f)
+		}
+	}
+}
+func all(ms ...mutation) mutation {
+	return func(s map[string]any) {
+		for _, m := range ms {
+			m(s)
+		}
+	}
+}
+
+var _ = Describe("OAuthClient admission", func() {
+	var ns string
+	BeforeEach(func() { ns = newNamespace() })
+
+	It("accepts every sample in config/samples", func() {
+		files, err := filepath.Glob(filepath.Join(testenv.RepoRoot(), "config", "samples", "*.yaml"))
+		Expect(err).NotTo(HaveOccurred())
+		kinds := map[string]int{}
+		for _, f := range files {
+			if filepath.Base(f) == "kustomization.yaml" {
+				continue
+			}
+			raw, err := os.ReadFile(f)
+			Expect(err).NotTo(HaveOccurred())
+			u := &unstructured.Unstructured{}
+			Expect(utilyaml.Unmarshal(raw, &u.Object)).To(Succeed(), f)
+			u.SetNamespace(ns)
+			Expect(k8sClient.Create(ctx(), u)).To(Succeed(), "sample %s must be accepted", filepath.Base(f))
+			kinds[u.GetKind()]++
+		}
+		Expect(kinds).To(HaveKeyWithValue("OAuthClient", 3))
+		Expect(kinds).To(HaveKeyWithValue("Secret", 1))
+	})
+
+	It("accepts a minimal adoption that manages no client field", func() {
+		Expect(k8sClient.Create(ctx(), object(ns, "adopt", map[string]any{
+			"accountID": account, "clientID": "a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4",
+		}))).To(Succeed())
+	})
+
+	It("keeps an explicitly empty list distinct from an absent one", func() {
+		spec := validSpec()
+		spec["allowedCORSOrigins"] = []any{}
+		Expect(k8sClient.Create(ctx(), object(ns, "empty-list", spec))).To(Succeed())
+		got := &v1alpha1.OAuthClient{}
+		Expect(k8sClient.Get(ctx(), key(ns, "empty-list"), got)).To(Succeed())
+		Expect(got.Spec.AllowedCORSOrigins).NotTo(BeNil(), "an empty list is managed and must survive the round trip")
+		Expect(*got.Spec.AllowedCORSOrigins).To(BeEmpty())
+		Expect(got.Spec.PostLogoutRedirectURIs).To(BeNil(), "an absent list is unmanaged")
+		Expect(got.Spec.DeletionPolicy).To(Equal(v1alpha1.DeletionPolicyDelete))
+		Expect(got.Spec.ManagementPolicy).To(Equal(v1alpha1.ManagementPolicyManage))
+	})
+
+	DescribeTable("rejects invalid objects with a message naming the field",
+		func(m mutation, wantMessage string) {
+			spec := validSpec()
+			m(spec)
+			err := k8sClient.Create(ctx(), object(ns, "invalid", spec))
+			Expect(err).To(HaveOccurred(), "the apiserver accepted an invalid object")
+			Expect(err.Error()).To(ContainSubstring(wantMessage))
+		},
+		Entry("missing accountID", drop("accountID"), "spec.accountID: Required value"),
+		Entry("uppercase accountID", set("accountID", strings.ToUpper(account)), "spec.accountID: Invalid value"),
+		Entry("short accountID", set("accountID", "023e105f"), "spec.accountID: Invalid value"),
+		Entry("accountID with non-hex", set("accountID", "023e105f4ecef8ad9ca31a8372d0c35z"), "spec.accountID: Invalid value"),
+		Entry("create without clientName", drop("clientName"), "clientName is required when clientID is not set"),
+		Entry("create without redirectURIs", drop("redirectURIs"), "redirectURIs is required when clientID is not set"),
+		Entry("create without grantTypes", drop("grantTypes"), "grantTypes is required when clientID is not set"),
+		Entry("create without responseTypes", drop("responseTypes"), "responseTypes is required when clientID is not set"),
+		Entry("create without scopes", all(drop("scopes", "optionalScopes")), "scopes is required when clientID is not set"),
+		Entry("create without tokenEndpointAuthMethod", drop("tokenEndpointAuthMethod"), "tokenEndpointAuthMethod is required when clientID is not set"),
+		Entry("grantTypes without authorization_code", set("grantTypes", []any{"refresh_token"}), "grantTypes must contain authorization_code"),
+		Entry("unknown grant type", set("grantTypes", []any{"authorization_code", "client_credentials"}), `spec.grantTypes[1]: Unsupported value: "client_credentials"`),
+		Entry("duplicate grant type", set("grantTypes", []any{"authorization_code", "authorization_code"}), "spec.grantTypes[1]: Duplicate value"),
+		Entry("empty grantTypes", set("grantTypes", []any{}), "spec.grantTypes: Invalid value"),
+		Entry("unknown response type", set("responseTypes", []any{"code", "device_code"}), `spec.responseTypes[1]: Unsupported value: "device_code"`),
+		Entry("unknown auth method", set("tokenEndpointAuthMethod", "private_key_jwt"), `spec.tokenEndpointAuthMethod: Unsupported value: "private_key_jwt"`),
+		Entry("unknown visibility", set("visibility", "internal"), `spec.visibility: Unsupported value: "internal"`),
+		Entry("colon scope", set("scopes", []any{"account:read"}), "scopes must not contain ':'"),
+		Entry("uppercase scope", set("scopes", []any{"Account.Read"}), "scopes must be lowercase identifiers"),
+		Entry("duplicate scope", set("scopes", []any{"account.read", "account.read"}), "spec.scopes[1]: Duplicate value"),
+		Entry("empty scope string", set("scopes", []any{""}), "spec.scopes[0]"),
+		Entry("too many scopes", all(drop("optionalScopes"), set("scopes", strings64(129, func(i int) string { return fmt.Sprintf("scope%d.read", i) }))), "spec.scopes: Too many: 129: must have at most 128 items"),
+		Entry("overlong scope", set("scopes", []any{strings.Repeat("a", 129)}), "spec.scopes[0]: Too long"),
+		Entry("optionalScopes not a subset", set("optionalScopes", []any{"zone.read"}), "every optionalScopes entry must also be listed in scopes"),
+		Entry("optional openid", all(set("scopes", []any{"account.read", "openid"}), set("optionalScopes", []any{"openid"})), "optionalScopes may not contain openid, offline or offline_access"),
+		Entry("optional offline_access", all(set("scopes", []any{"account.read", "offline_access"}), set("optionalScopes", []any{"offline_access"})), "optionalScopes may not contain openid, offline or offline_access"),
+		Entry("http redirect URI", set("redirectURIs", []any{"http://app.example.com/cb"}), "redirectURIs must be absolute https URLs"),
+		Entry("relative redirect URI", set("redirectURIs", []any{"/cb"}), "redirectURIs must be absolute https URLs"),
+		Entry("redirect URI that is not a URL", set("redirectURIs", []any{"not a url"}), "redirectURIs must be absolute https URLs"),
+		Entry("duplicate redirect URI", set("redirectURIs", []any{"https://a.example.com/cb", "https://a.example.com/cb"}), "spec.redirectURIs[1]: Duplicate value"),
+		Entry("too many redirect URIs", set("redirectURIs", strings64(33, func(i int) string { return fmt.Sprintf("https://a.example.com/cb%d", i) })), "spec.redirectURIs: Too many: 33: must have at most 32 items"),
+		Entry("overlong redirect URI", set("redirectURIs", []any{"https://a.example.com/" + strings.Repeat("x", 2048)}), "spec.redirectURIs[0]: Too long"),
+		Entry("http post-logout URI", set("postLogoutRedirectURIs", []any{"http://app.example.com/"}), "postLogoutRedirectURIs must be absolute https URLs"),
+		Entry("http clientURI", set("clientURI", "http://app.example.com"), "clientURI must be an absolute https URL"),
+		Entry("clientURI without host", set("clientURI", "https://"), "clientURI must be an absolute https URL"),
+		Entry("http logoURI", set("logoURI", "http://app.example.com/logo.png"), "logoURI must be an absolute https URL"),
+		Entry("ftp policyURI", set("policyURI", "ftp://app.example.com/privacy"), "policyURI must be an absolute https URL"),
+		Entry("http tosURI", set("tosURI", "http://app.example.com/terms"), "tosURI must be an absolute https URL"),
+		Entry("CORS origin with a path", set("allowedCORSOrigins", []any{"https://app.example.com/path"}), "allowedCORSOrigins must be origins"),
+		Entry("http CORS origin", set("allowedCORSOrigins", []any{"http://app.example.com"}), "allowedCORSOrigins must be origins"),
+		Entry("grantTypes as a string", set("grantTypes", "authorization_code"), `spec.grantTypes: Invalid value: "string"`),
+		Entry("clientName as a number", set("clientName", 42), `spec.clientName: Invalid value: "integer"`),
+		Entry("empty clientName", set("clientName", ""), "spec.clientName: Invalid value"),
+		Entry("bad clientID characters", set("clientID", "abc/def"), "spec.clientID: Invalid value"),
+		Entry("unknown deletionPolicy", set("deletionPolicy", "Retain"), `spec.deletionPolicy: Unsupported value: "Retain"`),
+		Entry("unknown managementPolicy", set("managementPolicy", "ReadOnly"), `spec.managementPolicy: Unsupported value: "ReadOnly"`),
+		Entry("Observe without clientID", set("managementPolicy", "Observe"), "managementPolicy Observe requires clientID"),
+		Entry("bad secretRef name", set("secretRef", map[string]any{"name": "Not_A_Name"}), "spec.secretRef.name: Invalid value"),
+		Entry("empty credentialsRef name", set("credentialsRef", map[string]any{"name": ""}), "spec.credentialsRef.name"),
+	)
+
+	Describe("transition rules", func() {
+		update := func(name string, m mutation) error {
+			u := &unstructured.Unstructured{}
+			u.SetAPIVersion(v1alpha1.GroupVersion.String())
+			u.SetKind("OAuthClient")
+			Expect(k8sClient.Get(ctx(), key(ns, name), u)).To(Succeed())
+			spec := u.Object["spec"].(map[string]any)
+			m(spec)
+			return k8sClient.Update(ctx(), u)
+		}
+
+		It("refuses public back to private, and allows staying public", func() {
+			spec := validSpec()
+			spec["visibility"] = "public"
+			Expect(k8sClient.Create(ctx(), object(ns, "pub", spec))).To(Succeed())
+			err := update("pub", set("visibility", "private"))
+			Expect(err).To(MatchError(ContainSubstring("visibility cannot change from public back to private")))
+			Expect(update("pub", set("clientName", "Renamed"))).To(Succeed())
+		})
+
+		It("allows private to public", func() {
+			spec := validSpec()
+			spec["visibility"] = "private"
+			Expect(k8sClient.Create(ctx(), object(ns, "priv", spec))).To(Succeed())
+			Expect(update("priv", set("visibility", "public"))).To(Succeed())
+		})
+
+		It("keeps accountID immutable", func() {
+			Expect(k8sClient.Create(ctx(), object(ns, "acct", validSpec()))).To(Succeed())
+			err := update("acct", set("accountID", "11111111111111111111111111111111"))
+			Expect(err).To(MatchError(ContainSubstring("accountID is immutable")))
+		})
+
+		It("lets clientID be added once, then never changed or removed", func() {
+			Expect(k8sClient.Create(ctx(), object(ns, "bind", validSpec()))).To(Succeed())
+			Expect(update("bind", set("clientID", "a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4"))).To(Succeed())
+			err := update("bind", set("clientID", "ffffffffffffffffffffffffffffffff"))
+			Expect(err).To(MatchError(ContainSubstring("clientID cannot be changed or removed once set")))
+			err = update("bind", drop("clientID"))
+			Expect(err).To(MatchError(ContainSubstring("clientID cannot be changed or removed once set")))
+		})
+	})
+})

@@ -34,6 +34,12 @@ const (
 	ReasonSecretConflict      = "SecretConflict"
 	ReasonDeleting            = "Deleting"
 	ReasonDeletionBlocked     = "DeletionBlocked"
+	// ReasonAwaitingVerification: promotion to public waits for Cloudflare to verify the
+	// client URI host.
+	ReasonAwaitingVerification = "AwaitingVerification"
+	// ReasonMissingPrerequisites: promotion to public needs spec changes (a logo, a name,
+	// a non-identity scope, a client URI).
+	ReasonMissingPrerequisites = "MissingPrerequisites"
 
 	// Reasons of ClientURIVerified: the verification status in CamelCase, plus NoClientURI.
 	ReasonVerificationPending    = "Pending"

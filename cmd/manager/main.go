@@ -2,11 +2,18 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
+	"errors"
 	"flag"
+	"fmt"
+	"net/http"
+	"net/url"
 	"os"
+	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -16,7 +23,12 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	cloudflarev1alpha1 "github.com/cloudflare-oauth-operator/cloudflare-oauth-operator/api/v1alpha1"
+	"github.com/cloudflare-oauth-operator/cloudflare-oauth-operator/internal/cfapi"
+	"github.com/cloudflare-oauth-operator/cloudflare-oauth-operator/internal/controller"
 )
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
 
 var scheme = runtime.NewScheme()
 
@@ -42,12 +54,20 @@ func main() {
 		"If set, the metrics endpoint is served securely via HTTPS, with authentication and authorization.")
 	flag.BoolVar(&enableHTTP2, "enable-http2", false,
 		"If set, HTTP/2 will be enabled for the metrics server (off by default: HTTP/2 Stream Cancellation and Rapid Reset CVEs).")
+	var op operatorOptions
+	op.bindFlags(flag.CommandLine)
 	opts := zap.Options{Development: false}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
 
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
 	setupLog := ctrl.Log.WithName("setup")
+
+	// Validate options before anything starts.
+	if err := op.validate(); err != nil {
+		setupLog.Error(err, "invalid options")
+		os.Exit(2)
+	}
 
 	var tlsOpts []func(*tls.Config)
 	if !enableHTTP2 {
@@ -74,6 +94,12 @@ func main() {
 		os.Exit(1)
 	}
 
+	ctx := ctrl.SetupSignalHandler()
+	if err := op.setupController(ctx, mgr); err != nil {
+		setupLog.Error(err, "unable to set up the OAuthClient controller")
+		os.Exit(1)
+	}
+
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		setupLog.Error(err, "unable to set up health check")
 		os.Exit(1)
@@ -84,8 +110,107 @@ func main() {
 	}
 
 	setupLog.Info("starting manager")
-	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
+	if err := mgr.Start(ctx); err != nil {
 		setupLog.Error(err, "problem running manager")
 		os.Exit(1)
 	}
+}
+
+// operatorOptions are the operator's own flags, next to kubebuilder's standard ones.
+type operatorOptions struct {
+	apiURL                   string
+	apiTimeout               time.Duration
+	syncPeriod               time.Duration
+	verificationPollInterval time.Duration
+	defaultCredentialsSecret string
+	namespace                string
+	issuer                   string
+	maxConcurrentReconciles  int
+}
+
+func envOr(name, def string) string {
+	if v, ok := os.LookupEnv(name); ok && v != "" {
+		return v
+	}
+	return def
+}
+
+func (o *operatorOptions) bindFlags(fs *flag.FlagSet) {
+	fs.StringVar(&o.apiURL, "cloudflare-api-url", envOr("CLOUDFLARE_API_URL", cfapi.DefaultBaseURL),
+		"Base URL of Cloudflare's API (env CLOUDFLARE_API_URL). The local emulator is http://127.0.0.1:8787/client/v4.")
+	fs.DurationVar(&o.apiTimeout, "cloudflare-api-timeout", 30*time.Second, "Timeout of each Cloudflare API request.")
+	fs.DurationVar(&o.syncPeriod, "remote-sync-period", time.Minute,
+		"How long a List of an account's clients is reused, and how often each object is re-checked for drift.")
+	fs.DurationVar(&o.verificationPollInterval, "verification-poll-interval", 15*time.Second,
+		"How often objects whose client URI verification is pending re-read the account snapshot.")
+	fs.StringVar(&o.defaultCredentialsSecret, "default-credentials-secret", envOr("CLOUDFLARE_CREDENTIALS_SECRET", ""),
+		"Secret in the operator's namespace holding default credentials (apiToken, or email and apiKey), for objects "+
+			"without spec.credentialsRef. CLOUDFLARE_API_TOKEN (or CLOUDFLARE_EMAIL and CLOUDFLARE_API_KEY) take precedence.")
+	fs.StringVar(&o.namespace, "operator-namespace", envOr("POD_NAMESPACE", ""),
+		"The operator's namespace, for --default-credentials-secret (env POD_NAMESPACE).")
+	fs.StringVar(&o.issuer, "oauth-issuer", envOr("CLOUDFLARE_OAUTH_ISSUER", ""),
+		"When set, written to every client Secret under the key issuer.")
+	fs.IntVar(&o.maxConcurrentReconciles, "max-concurrent-reconciles", 4, "How many OAuthClients are reconciled in parallel.")
+}
+
+func (o *operatorOptions) validate() error {
+	u, err := url.Parse(o.apiURL)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return fmt.Errorf("--cloudflare-api-url %q must be an absolute http(s) URL", o.apiURL)
+	}
+	if o.apiTimeout <= 0 || o.syncPeriod <= 0 || o.verificationPollInterval <= 0 {
+		return errors.New("--cloudflare-api-timeout, --remote-sync-period and --verification-poll-interval must be positive")
+	}
+	if o.maxConcurrentReconciles < 1 {
+		return errors.New("--max-concurrent-reconciles must be at least 1")
+	}
+	if o.defaultCredentialsSecret != "" && o.namespace == "" {
+		return errors.New("--default-credentials-secret needs --operator-namespace (or POD_NAMESPACE)")
+	}
+	if creds := envCredentials(); creds != (cfapi.Credentials{}) {
+		if err := creds.Validate(); err != nil {
+			return fmt.Errorf("default credentials from the environment: %w", err)
+		}
+	}
+	return nil
+}
+
+// envCredentials reads the operator-wide default credentials from the environment.
+func envCredentials() cfapi.Credentials {
+	if token := os.Getenv("CLOUDFLARE_API_TOKEN"); token != "" {
+		return cfapi.Credentials{APIToken: token}
+	}
+	return cfapi.Credentials{Email: os.Getenv("CLOUDFLARE_EMAIL"), APIKey: os.Getenv("CLOUDFLARE_API_KEY")}
+}
+
+// setupController wires the OAuthClient reconciler: one shared HTTP client with a
+// timeout, a cfapi client per set of credentials, metrics.
+func (o *operatorOptions) setupController(ctx context.Context, mgr ctrl.Manager) error {
+	httpClient := &http.Client{Timeout: o.apiTimeout}
+	newAPI := func(creds cfapi.Credentials) (controller.CloudflareAPI, error) {
+		return cfapi.New(creds,
+			cfapi.WithBaseURL(o.apiURL),
+			cfapi.WithHTTPClient(httpClient),
+			cfapi.WithUserAgent("cloudflare-oauth-operator/"+version),
+			cfapi.WithObserver(controller.ObserveRequests(creds)),
+		)
+	}
+	r := &controller.OAuthClientReconciler{
+		Client:    mgr.GetClient(),
+		APIReader: mgr.GetAPIReader(),
+		Recorder:  mgr.GetEventRecorder("cloudflare-oauth-operator"),
+		NewAPI:    newAPI,
+		DefaultCredentials: controller.DefaultCredentials{
+			Env:    envCredentials(),
+			Secret: types.NamespacedName{Namespace: o.namespace, Name: o.defaultCredentialsSecret},
+		},
+		SyncPeriod:               o.syncPeriod,
+		VerificationPollInterval: o.verificationPollInterval,
+		Issuer:                   o.issuer,
+		MaxConcurrentReconciles:  o.maxConcurrentReconciles,
+	}
+	if err := r.SetupWithManager(ctx, mgr); err != nil {
+		return err
+	}
+	return controller.RegisterObjectsCollector(mgr.GetCache())
 }

@@ -1,0 +1,303 @@
+package controller
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+
+	"github.com/cloudflare-oauth-operator/cloudflare-oauth-operator/api/v1alpha1"
+	"github.com/cloudflare-oauth-operator/cloudflare-oauth-operator/internal/cfapi"
+	"github.com/cloudflare-oauth-operator/cloudflare-oauth-operator/internal/cfapi/cfemu"
+)
+
+const (
+	unitAccount = "023e105f4ecef8ad9ca31a8372d0c353"
+	unitToken   = "unit-token-3b9d"
+)
+
+// fixture is a reconciler wired to controller-runtime's fake client and the in-process
+// emulator, for tests that drive Reconcile pass by pass.
+type fixture struct {
+	r      *OAuthClientReconciler
+	c      client.Client
+	emu    *cfemu.Server
+	events *events.FakeRecorder
+}
+
+func newFixture(t *testing.T, objs ...client.Object) *fixture {
+	t.Helper()
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	if err := v1alpha1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	creds := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: "cf"},
+		Data:       map[string][]byte{v1alpha1.CredentialsKeyAPIToken: []byte(unitToken)},
+	}
+	c := fake.NewClientBuilder().WithScheme(scheme).
+		WithStatusSubresource(&v1alpha1.OAuthClient{}).
+		WithIndex(&v1alpha1.OAuthClient{}, indexCredentials, func(o client.Object) []string {
+			return []string{o.(*v1alpha1.OAuthClient).CredentialsSecretName()}
+		}).
+		WithIndex(&v1alpha1.OAuthClient{}, indexClientID, claimedClientIDs).
+		WithObjects(append(objs, creds)...).
+		Build()
+	emu := cfemu.New(cfemu.Options{Tokens: map[string][]string{unitToken: nil}})
+	srv := httptest.NewServer(emu)
+	t.Cleanup(srv.Close)
+	httpClient := &http.Client{Timeout: 5 * time.Second}
+	rec := events.NewFakeRecorder(100)
+	r := &OAuthClientReconciler{
+		Client:    c,
+		APIReader: c,
+		Recorder:  rec,
+		NewAPI: func(creds cfapi.Credentials) (CloudflareAPI, error) {
+			return cfapi.New(creds, cfapi.WithBaseURL(srv.URL+"/client/v4"), cfapi.WithHTTPClient(httpClient))
+		},
+		SyncPeriod:               time.Minute,
+		VerificationPollInterval: 10 * time.Second,
+	}
+	r.init(c)
+	return &fixture{r: r, c: c, emu: emu, events: rec}
+}
+
+func (f *fixture) reconcile(t *testing.T, name string) (ctrl.Result, error) {
+	t.Helper()
+	return f.r.Reconcile(t.Context(), ctrl.Request{NamespacedName: client.ObjectKey{Namespace: "team", Name: name}})
+}
+
+func (f *fixture) get(t *testing.T, name string) *v1alpha1.OAuthClient {
+	t.Helper()
+	o := &v1alpha1.OAuthClient{}
+	if err := f.c.Get(t.Context(), client.ObjectKey{Namespace: "team", Name: name}, o); err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
+// writes lists the emulator's write calls by route template ("METHOD /path").
+func (f *fixture) writes() []string {
+	var out []string
+	for _, r := range f.emu.Requests() {
+		if r.Method != http.MethodGet {
+			out = append(out, r.Route)
+		}
+	}
+	return out
+}
+
+func unitObject(name string) *v1alpha1.OAuthClient {
+	return &v1alpha1.OAuthClient{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: name, Generation: 1},
+		Spec: v1alpha1.OAuthClientSpec{
+			AccountID:               unitAccount,
+			CredentialsRef:          &v1alpha1.LocalSecretReference{Name: "cf"},
+			ClientName:              ptr("Unit"),
+			RedirectURIs:            &[]string{"https://unit.example.com/cb"},
+			GrantTypes:              &[]v1alpha1.GrantType{v1alpha1.GrantTypeAuthorizationCode},
+			ResponseTypes:           &[]v1alpha1.ResponseType{v1alpha1.ResponseTypeCode},
+			Scopes:                  &[]string{"account.read"},
+			TokenEndpointAuthMethod: ptr(v1alpha1.AuthMethodClientSecretPost),
+		},
+	}
+}
+
+func TestSecondReconcileWritesNothing(t *testing.T) {
+	f := newFixture(t, unitObject("web"))
+	if _, err := f.reconcile(t, "web"); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"POST /accounts/{account_id}/oauth_clients"}, f.writes()); diff != "" {
+		t.Fatalf("first pass writes (-want +got):\n%s", diff)
+	}
+	after1 := f.get(t, "web")
+	secret := &corev1.Secret{}
+	if err := f.c.Get(t.Context(), client.ObjectKey{Namespace: "team", Name: "web-oauth-client"}, secret); err != nil {
+		t.Fatal(err)
+	}
+
+	f.emu.ResetStats()
+	res, err := f.reconcile(t, "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := f.emu.Requests(); len(got) != 0 {
+		t.Errorf("second pass made Cloudflare calls: %+v", got)
+	}
+	after2 := f.get(t, "web")
+	if after2.ResourceVersion != after1.ResourceVersion {
+		t.Errorf("second pass wrote the object: resourceVersion %s -> %s", after1.ResourceVersion, after2.ResourceVersion)
+	}
+	secret2 := &corev1.Secret{}
+	if err := f.c.Get(t.Context(), client.ObjectKey{Namespace: "team", Name: "web-oauth-client"}, secret2); err != nil {
+		t.Fatal(err)
+	}
+	if secret2.ResourceVersion != secret.ResourceVersion {
+		t.Errorf("second pass rewrote the Secret")
+	}
+	if res.RequeueAfter < time.Minute || res.RequeueAfter > 66*time.Second {
+		t.Errorf("RequeueAfter = %s, want the sync period with up to 10%% jitter", res.RequeueAfter)
+	}
+}
+
+func TestOutcomes(t *testing.T) {
+	tests := []struct {
+		name        string
+		fault       cfemu.FaultRule
+		wantErr     bool
+		wantReady   string
+		wantStalled bool
+		wantRequeue func(time.Duration) bool
+	}{
+		{
+			name: "5xx goes to the workqueue backoff", fault: cfemu.FaultRule{Kind: "503"},
+			wantErr: true, wantReady: v1alpha1.ReasonCloudflareError,
+		},
+		{
+			name: "429 waits for Retry-After without an error", fault: cfemu.FaultRule{Kind: "429", RetryAfter: 7},
+			wantReady:   v1alpha1.ReasonRateLimited,
+			wantRequeue: func(d time.Duration) bool { return d >= 7*time.Second && d <= 9*time.Second },
+		},
+		{
+			name: "401 stalls with a slow retry", fault: cfemu.FaultRule{Kind: "401"},
+			wantReady: v1alpha1.ReasonUnauthorized, wantStalled: true,
+			wantRequeue: func(d time.Duration) bool { return d >= slowRetry },
+		},
+		{
+			name: "malformed JSON is transient", fault: cfemu.FaultRule{Kind: "malformed"},
+			wantErr: true, wantReady: v1alpha1.ReasonCloudflareError,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, unitObject("web"))
+			f.emu.SetFaults(cfemu.Faults{Rules: []cfemu.FaultRule{tt.fault}})
+			res, err := f.reconcile(t, "web")
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("err = %v, wantErr %v", err, tt.wantErr)
+			}
+			if err != nil && res != (ctrl.Result{}) {
+				t.Errorf("a Result was returned together with an error: %+v", res)
+			}
+			if tt.wantRequeue != nil && !tt.wantRequeue(res.RequeueAfter) {
+				t.Errorf("RequeueAfter = %s", res.RequeueAfter)
+			}
+			o := f.get(t, "web")
+			ready := meta.FindStatusCondition(o.Status.Conditions, v1alpha1.ConditionReady)
+			if ready == nil || ready.Status != metav1.ConditionFalse || ready.Reason != tt.wantReady {
+				t.Fatalf("Ready = %+v, want False/%s", ready, tt.wantReady)
+			}
+			if strings.Contains(ready.Message, unitToken) {
+				t.Errorf("the token leaked into the condition: %s", ready.Message)
+			}
+			stalled := meta.IsStatusConditionTrue(o.Status.Conditions, v1alpha1.ConditionStalled)
+			reconciling := meta.IsStatusConditionTrue(o.Status.Conditions, v1alpha1.ConditionReconciling)
+			if stalled != tt.wantStalled || reconciling == tt.wantStalled {
+				t.Errorf("Stalled=%v Reconciling=%v, want Stalled=%v and the opposite Reconciling", stalled, reconciling, tt.wantStalled)
+			}
+			if len(f.emu.Clients(unitAccount)) != 0 {
+				t.Errorf("a failed pass created a client")
+			}
+		})
+	}
+}
+
+func TestRateLimitPausesEveryObjectOnTheToken(t *testing.T) {
+	f := newFixture(t, unitObject("a"), unitObject("b"))
+	f.emu.SetFaults(cfemu.Faults{Rules: []cfemu.FaultRule{{Kind: "429", RetryAfter: 30, Count: 1}}})
+	if _, err := f.reconcile(t, "a"); err != nil {
+		t.Fatal(err)
+	}
+	f.emu.ResetStats()
+	res, err := f.reconcile(t, "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(f.emu.Requests()); n != 0 {
+		t.Errorf("object b called Cloudflare %d times while its token was rate limited", n)
+	}
+	if res.RequeueAfter < 29*time.Second {
+		t.Errorf("object b RequeueAfter = %s, want about the remaining 30s", res.RequeueAfter)
+	}
+}
+
+func TestObservedGenerationOnlyOnConclusion(t *testing.T) {
+	obj := unitObject("web")
+	obj.Generation = 3
+	obj.Status.ObservedGeneration = 2
+	f := newFixture(t, obj)
+	f.emu.SetFaults(cfemu.Faults{Rules: []cfemu.FaultRule{{Kind: "500", Count: 1}}})
+	if _, err := f.reconcile(t, "web"); err == nil {
+		t.Fatal("want the 500 returned")
+	}
+	if got := f.get(t, "web").Status.ObservedGeneration; got != 2 {
+		t.Errorf("observedGeneration = %d after an inconclusive pass, want 2", got)
+	}
+	if _, err := f.reconcile(t, "web"); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.get(t, "web").Status.ObservedGeneration; got != 3 {
+		t.Errorf("observedGeneration = %d after reaching Ready, want 3", got)
+	}
+}
+
+func TestPromotionIsGated(t *testing.T) {
+	obj := unitObject("pub")
+	obj.Spec.Visibility = ptr(v1alpha1.VisibilityPublic)
+	obj.Spec.ClientURI = ptr("https://pub.example.com")
+	obj.Spec.LogoURI = ptr("https://pub.example.com/logo.png")
+	f := newFixture(t, obj)
+	res, err := f.reconcile(t, "pub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := f.get(t, "pub")
+	ready := meta.FindStatusCondition(o.Status.Conditions, v1alpha1.ConditionReady)
+	if ready.Reason != v1alpha1.ReasonAwaitingVerification {
+		t.Fatalf("Ready reason = %s, want %s", ready.Reason, v1alpha1.ReasonAwaitingVerification)
+	}
+	if res.RequeueAfter > 13*time.Second {
+		t.Errorf("RequeueAfter = %s, want the verification poll interval", res.RequeueAfter)
+	}
+	for _, w := range f.writes() {
+		if strings.HasPrefix(w, "PATCH") {
+			t.Fatalf("promotion was attempted before verification: %v", f.writes())
+		}
+	}
+
+	if err := f.emu.SetVerification(unitAccount, o.Status.ClientID, cfapi.VerificationVerified); err != nil {
+		t.Fatal(err)
+	}
+	f.r.snapshots = NewSnapshots(time.Minute) // a new List sees the verification
+	if _, err := f.reconcile(t, "pub"); err != nil {
+		t.Fatal(err)
+	}
+	var patches []string
+	for _, r := range f.emu.Requests() {
+		if r.Method == http.MethodPatch {
+			patches = append(patches, string(r.Body))
+		}
+	}
+	if diff := cmp.Diff([]string{`{"visibility":"public"}`}, patches); diff != "" {
+		t.Errorf("PATCH bodies (-want +got):\n%s", diff)
+	}
+	if got := f.get(t, "pub").Status.Visibility; got != "public" {
+		t.Errorf("status.visibility = %q, want public", got)
+	}
+}

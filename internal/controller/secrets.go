@@ -1,0 +1,88 @@
+package controller
+
+import (
+	"context"
+	"sync"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// secretStore reads Secrets without caching the cluster's Secret data. The manager
+// watches Secrets metadata-only (names, labels, resourceVersions); data is fetched from
+// the API server only when a Secret's resourceVersion differs from the copy we hold, and
+// we hold copies only of the Secrets objects reference (credentials and the client
+// Secrets we write). In the steady state a reconcile reads no Secret from the API server.
+type secretStore struct {
+	meta   client.Reader // cached, metadata-only
+	direct client.Reader // the API server
+
+	mu   sync.Mutex
+	memo map[types.NamespacedName]*corev1.Secret
+}
+
+func newSecretStore(meta, direct client.Reader) *secretStore {
+	return &secretStore{meta: meta, direct: direct, memo: map[types.NamespacedName]*corev1.Secret{}}
+}
+
+var secretGVK = corev1.SchemeGroupVersion.WithKind("Secret")
+
+// get returns the Secret, or a NotFound error.
+func (s *secretStore) get(ctx context.Context, key types.NamespacedName) (*corev1.Secret, error) {
+	m := &metav1.PartialObjectMetadata{}
+	m.SetGroupVersionKind(secretGVK)
+	err := s.meta.Get(ctx, key, m)
+	switch {
+	case apierrors.IsNotFound(err):
+		// The cache may lag behind a Secret created a moment ago: ask the API server.
+	case err != nil:
+		return nil, err
+	default:
+		if held := s.held(key); held != nil && held.ResourceVersion == m.ResourceVersion {
+			return held, nil
+		}
+	}
+	sec := &corev1.Secret{}
+	if err := s.direct.Get(ctx, key, sec); err != nil {
+		if apierrors.IsNotFound(err) {
+			s.forget(key)
+		}
+		return nil, err
+	}
+	s.remember(sec)
+	return sec.DeepCopy(), nil
+}
+
+func (s *secretStore) held(key types.NamespacedName) *corev1.Secret {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sec := s.memo[key]; sec != nil {
+		return sec.DeepCopy()
+	}
+	return nil
+}
+
+// remember records a Secret as read or as written by us.
+func (s *secretStore) remember(sec *corev1.Secret) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.memo[client.ObjectKeyFromObject(sec)] = sec.DeepCopy()
+}
+
+func (s *secretStore) forget(key types.NamespacedName) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.memo, key)
+}
+
+// isOwnWrite reports whether a watch event shows exactly the version we wrote, so our
+// own Secret writes do not echo back as reconciles.
+func (s *secretStore) isOwnWrite(obj client.Object) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	held := s.memo[client.ObjectKeyFromObject(obj)]
+	return held != nil && held.ResourceVersion == obj.GetResourceVersion()
+}

@@ -1,0 +1,115 @@
+package controller
+
+import (
+	"context"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/cloudflare-oauth-operator/cloudflare-oauth-operator/api/v1alpha1"
+)
+
+// Field indexes on OAuthClient.
+const (
+	// indexCredentials maps an object to the credentials Secret it uses: its
+	// credentialsRef name, or "" for the operator-wide default.
+	indexCredentials = "spec.credentialsRef.name"
+	// indexClientID maps an object to "<accountID>/<clientID>" of every client ID it
+	// claims (spec, annotation, status), to find clients bound to another object.
+	indexClientID = "cloudflare.clientID"
+)
+
+// SetupWithManager registers the controller, its field indexes and its watches.
+//
+// OAuthClients are watched with GenerationChangedPredicate, so our own status and
+// metadata writes never echo back; drift is found by the jittered periodic requeue.
+// Secrets are watched metadata-only (their data is never cached) and mapped back to
+// the objects that use them through the credentials index and the owner label.
+func (r *OAuthClientReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
+	r.init(mgr.GetClient())
+	idx := mgr.GetFieldIndexer()
+	if err := idx.IndexField(ctx, &v1alpha1.OAuthClient{}, indexCredentials, func(o client.Object) []string {
+		return []string{o.(*v1alpha1.OAuthClient).CredentialsSecretName()}
+	}); err != nil {
+		return err
+	}
+	if err := idx.IndexField(ctx, &v1alpha1.OAuthClient{}, indexClientID, claimedClientIDs); err != nil {
+		return err
+	}
+
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&v1alpha1.OAuthClient{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.objectsForSecret)).
+		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles}).
+		Named("oauthclient").
+		Complete(r)
+}
+
+// init fills in defaults and the state shared by all reconciles. metaReader serves
+// metadata-only reads of Secrets (the manager's cache).
+func (r *OAuthClientReconciler) init(metaReader client.Reader) {
+	if r.SyncPeriod <= 0 {
+		r.SyncPeriod = time.Minute
+	}
+	if r.VerificationPollInterval <= 0 {
+		r.VerificationPollInterval = 15 * time.Second
+	}
+	if r.MaxConcurrentReconciles <= 0 {
+		r.MaxConcurrentReconciles = 4
+	}
+	if r.now == nil {
+		r.now = time.Now
+	}
+	r.snapshots = NewSnapshots(r.SyncPeriod)
+	r.apis = newAPIClients(r.NewAPI)
+	r.secrets = newSecretStore(metaReader, r.APIReader)
+}
+
+// claimedClientIDs lists the "<account>/<client>" IDs an object is bound to.
+func claimedClientIDs(o client.Object) []string {
+	obj := o.(*v1alpha1.OAuthClient)
+	var out []string
+	for _, id := range []string{obj.AdoptedClientID(), obj.Annotations[v1alpha1.AnnotationClientID], obj.Status.ClientID} {
+		if id != "" {
+			out = append(out, obj.Spec.AccountID+"/"+id)
+		}
+	}
+	return out
+}
+
+// objectsForSecret maps a Secret event to the objects that must look again: the owner
+// of a client Secret (unless the event is our own write), and every object using a
+// credentials Secret.
+func (r *OAuthClientReconciler) objectsForSecret(ctx context.Context, sec client.Object) []reconcile.Request {
+	var reqs []reconcile.Request
+	if owner := sec.GetLabels()[v1alpha1.LabelOAuthClient]; owner != "" && sec.GetLabels()[v1alpha1.LabelManagedBy] == v1alpha1.ManagerName {
+		if !r.secrets.isOwnWrite(sec) {
+			reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: sec.GetNamespace(), Name: owner}})
+		}
+		return reqs
+	}
+	list := &v1alpha1.OAuthClientList{}
+	if err := r.List(ctx, list, client.InNamespace(sec.GetNamespace()), client.MatchingFields{indexCredentials: sec.GetName()}); err == nil {
+		for _, o := range list.Items {
+			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&o)})
+		}
+	}
+	def := r.DefaultCredentials.Secret
+	if def.Name != "" && sec.GetNamespace() == def.Namespace && sec.GetName() == def.Name {
+		list := &v1alpha1.OAuthClientList{}
+		if err := r.List(ctx, list, client.MatchingFields{indexCredentials: ""}); err == nil {
+			for _, o := range list.Items {
+				reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&o)})
+			}
+		}
+	}
+	return reqs
+}

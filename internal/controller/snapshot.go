@@ -1,0 +1,203 @@
+package controller
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+
+	"github.com/cloudflare-oauth-operator/cloudflare-oauth-operator/internal/cfapi"
+)
+
+// Snapshots holds, for each (credentials, account) pair, the account's remote clients as
+// last listed. Cloudflare allows 1,200 requests per 5 minutes per user, so the operator
+// never GETs a client: one List serves every object of the account until the snapshot
+// is MaxAge old. Concurrent reconciles share one in-flight List, and the operator's own
+// writes update the snapshot in place, so a write never forces a re-list.
+//
+// Snapshots also remember, per credentials, until when Cloudflare told us to stop
+// calling (429 + Retry-After): every reconcile sharing that token backs off together.
+type Snapshots struct {
+	// MaxAge is how long a List result is reused (--remote-sync-period).
+	MaxAge time.Duration
+	now    func() time.Time
+
+	group singleflight.Group
+
+	mu       sync.Mutex
+	accounts map[accountKey]*accountState
+	blocked  map[string]time.Time
+}
+
+type accountKey struct{ creds, account string }
+
+func (k accountKey) String() string { return k.creds + "/" + k.account }
+
+type accountState struct {
+	clients   map[string]cfapi.OAuthClient
+	fetchedAt time.Time
+	// local records our own writes, so that a List which started before a write and
+	// finished after it cannot undo that write in the snapshot (a lost Create would
+	// otherwise look like an out-of-band delete and be re-created).
+	local map[string]localWrite
+}
+
+type localWrite struct {
+	at      time.Time
+	deleted bool
+}
+
+// NewSnapshots returns an empty snapshot store.
+func NewSnapshots(maxAge time.Duration) *Snapshots {
+	return &Snapshots{MaxAge: maxAge, now: time.Now, accounts: map[accountKey]*accountState{}, blocked: map[string]time.Time{}}
+}
+
+// Ensure makes sure the snapshot of key was listed less than MaxAge ago and not before
+// notBefore, listing (once, shared by concurrent callers) when it is not. It returns
+// when the snapshot was listed.
+func (s *Snapshots) Ensure(ctx context.Context, key accountKey, notBefore time.Time, api CloudflareAPI) (time.Time, error) {
+	s.mu.Lock()
+	st := s.accounts[key]
+	if st != nil && s.now().Sub(st.fetchedAt) < s.MaxAge && !st.fetchedAt.Before(notBefore) {
+		at := st.fetchedAt
+		s.mu.Unlock()
+		return at, nil
+	}
+	s.mu.Unlock()
+
+	ch := s.group.DoChan(key.String(), func() (any, error) {
+		// Detach from the first caller's cancellation: the List is shared.
+		listCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+		defer cancel()
+		started := s.now()
+		clients, err := api.ListOAuthClients(listCtx, key.account)
+		if err != nil {
+			return nil, err
+		}
+		return s.replace(key, started, clients), nil
+	})
+	select {
+	case <-ctx.Done():
+		return time.Time{}, ctx.Err()
+	case res := <-ch:
+		if res.Err != nil {
+			return time.Time{}, res.Err
+		}
+		return res.Val.(time.Time), nil
+	}
+}
+
+// replace installs a List result that started at started, keeping our own writes made
+// since then.
+func (s *Snapshots) replace(key accountKey, started time.Time, clients []cfapi.OAuthClient) time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	next := &accountState{clients: make(map[string]cfapi.OAuthClient, len(clients)), fetchedAt: started, local: map[string]localWrite{}}
+	for _, c := range clients {
+		next.clients[c.ClientID] = c
+	}
+	if prev := s.accounts[key]; prev != nil {
+		for id, w := range prev.local {
+			if !w.at.After(started) {
+				continue
+			}
+			next.local[id] = w
+			if w.deleted {
+				delete(next.clients, id)
+			} else if c, ok := prev.clients[id]; ok {
+				next.clients[id] = c
+			}
+		}
+	}
+	s.accounts[key] = next
+	return started
+}
+
+// Get returns the remote client id of the account, as last seen.
+func (s *Snapshots) Get(key accountKey, id string) (cfapi.OAuthClient, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.accounts[key]
+	if st == nil {
+		return cfapi.OAuthClient{}, false
+	}
+	c, ok := st.clients[id]
+	return c, ok
+}
+
+// Find returns the clients of the account that match.
+func (s *Snapshots) Find(key accountKey, match func(*cfapi.OAuthClient) bool) []cfapi.OAuthClient {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.accounts[key]
+	if st == nil {
+		return nil
+	}
+	var out []cfapi.OAuthClient
+	for _, c := range st.clients {
+		if match(&c) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// Put records a client as returned by one of our own Create or Update calls.
+func (s *Snapshots) Put(key accountKey, c cfapi.OAuthClient) {
+	s.write(key, c.ClientID, func(st *accountState) { st.clients[c.ClientID] = c }, false)
+}
+
+// Update changes the recorded client in place, if it is known.
+func (s *Snapshots) Update(key accountKey, id string, fn func(*cfapi.OAuthClient)) {
+	s.write(key, id, func(st *accountState) {
+		if c, ok := st.clients[id]; ok {
+			fn(&c)
+			st.clients[id] = c
+		}
+	}, false)
+}
+
+// Remove records that we deleted a client.
+func (s *Snapshots) Remove(key accountKey, id string) {
+	s.write(key, id, func(st *accountState) { delete(st.clients, id) }, true)
+}
+
+func (s *Snapshots) write(key accountKey, id string, fn func(*accountState), deleted bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.accounts[key]
+	if st == nil {
+		// Never listed: leave fetchedAt zero so the next Ensure lists.
+		st = &accountState{clients: map[string]cfapi.OAuthClient{}, local: map[string]localWrite{}}
+		s.accounts[key] = st
+	}
+	fn(st)
+	st.local[id] = localWrite{at: s.now(), deleted: deleted}
+}
+
+// Block stops calls with these credentials until the given time (Cloudflare blocks a
+// user for the rest of its window once the rate limit is exceeded).
+func (s *Snapshots) Block(creds string, until time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if until.After(s.blocked[creds]) {
+		s.blocked[creds] = until
+	}
+}
+
+// BlockedFor returns how long calls with these credentials must still wait.
+func (s *Snapshots) BlockedFor(creds string) time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	until, ok := s.blocked[creds]
+	if !ok {
+		return 0
+	}
+	d := until.Sub(s.now())
+	if d <= 0 {
+		delete(s.blocked, creds)
+		return 0
+	}
+	return d
+}

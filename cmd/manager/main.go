@@ -126,6 +126,8 @@ type operatorOptions struct {
 	namespace                string
 	issuer                   string
 	maxConcurrentReconciles  int
+	requestBudget            string
+	benchPerObjectGET        bool
 }
 
 func envOr(name, def string) string {
@@ -151,6 +153,11 @@ func (o *operatorOptions) bindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.issuer, "oauth-issuer", envOr("CLOUDFLARE_OAUTH_ISSUER", ""),
 		"When set, written to every client Secret under the key issuer.")
 	fs.IntVar(&o.maxConcurrentReconciles, "max-concurrent-reconciles", 4, "How many OAuthClients are reconciled in parallel.")
+	fs.StringVar(&o.requestBudget, "cloudflare-request-budget", "1080/5m",
+		"Cloudflare requests allowed per set of credentials per window (N/DURATION), paced client-side below "+
+			"Cloudflare's 1200/5m so its 5-minute block is never triggered; 0 disables pacing.")
+	fs.BoolVar(&o.benchPerObjectGET, "bench-per-object-get", false,
+		"Benchmark baseline only: observe each object with its own GET instead of the shared List. Never use in production.")
 }
 
 func (o *operatorOptions) validate() error {
@@ -163,6 +170,9 @@ func (o *operatorOptions) validate() error {
 	}
 	if o.maxConcurrentReconciles < 1 {
 		return errors.New("--max-concurrent-reconciles must be at least 1")
+	}
+	if _, err := controller.ParseRequestBudget(o.requestBudget); err != nil {
+		return fmt.Errorf("--cloudflare-request-budget: %w", err)
 	}
 	if o.defaultCredentialsSecret != "" && o.namespace == "" {
 		return errors.New("--default-credentials-secret needs --operator-namespace (or POD_NAMESPACE)")
@@ -195,6 +205,7 @@ func (o *operatorOptions) setupController(ctx context.Context, mgr ctrl.Manager)
 			cfapi.WithObserver(controller.ObserveRequests(creds)),
 		)
 	}
+	budget, _ := controller.ParseRequestBudget(o.requestBudget) // validated before start
 	r := &controller.OAuthClientReconciler{
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
@@ -208,6 +219,8 @@ func (o *operatorOptions) setupController(ctx context.Context, mgr ctrl.Manager)
 		VerificationPollInterval: o.verificationPollInterval,
 		Issuer:                   o.issuer,
 		MaxConcurrentReconciles:  o.maxConcurrentReconciles,
+		RequestBudget:            budget,
+		PerObjectGET:             o.benchPerObjectGET,
 	}
 	if err := r.SetupWithManager(ctx, mgr); err != nil {
 		return err

@@ -13,11 +13,14 @@ import (
 // the real client (internal/cfapi); tests may hand in anything that behaves like it.
 type CloudflareAPI interface {
 	ListOAuthClients(ctx context.Context, accountID string) ([]cfapi.OAuthClient, error)
+	// GetOAuthClient serves only the benchmark's per-object baseline (PerObjectGET).
+	GetOAuthClient(ctx context.Context, accountID, clientID string) (*cfapi.OAuthClient, error)
 	CreateOAuthClient(ctx context.Context, accountID string, p cfapi.CreateOAuthClientParams) (*cfapi.CreatedOAuthClient, error)
 	UpdateOAuthClient(ctx context.Context, accountID, clientID string, p cfapi.UpdateOAuthClientParams) (*cfapi.OAuthClient, error)
 	DeleteOAuthClient(ctx context.Context, accountID, clientID string) error
 	RotateOAuthClientSecret(ctx context.Context, accountID, clientID string) (string, error)
 	DeleteRotatedOAuthClientSecret(ctx context.Context, accountID, clientID string) error
+	ListOAuthScopes(ctx context.Context) ([]cfapi.OAuthScope, error)
 }
 
 // APIFactory builds a Cloudflare client for one set of credentials.
@@ -38,13 +41,14 @@ func credentialsKey(c cfapi.Credentials) string {
 // rate-limit accounting are shared by every object that uses the same token.
 type apiClients struct {
 	factory APIFactory
+	budget  RequestBudget
 
 	mu    sync.Mutex
 	byKey map[string]CloudflareAPI
 }
 
-func newAPIClients(f APIFactory) *apiClients {
-	return &apiClients{factory: f, byKey: map[string]CloudflareAPI{}}
+func newAPIClients(f APIFactory, budget RequestBudget) *apiClients {
+	return &apiClients{factory: f, budget: budget, byKey: map[string]CloudflareAPI{}}
 }
 
 // get returns the client for creds, building it on first use.
@@ -59,6 +63,7 @@ func (a *apiClients) get(creds cfapi.Credentials) (CloudflareAPI, string, error)
 	if err != nil {
 		return nil, "", err
 	}
+	c = newPacedAPI(c, a.budget)
 	a.byKey[key] = c
 	return c, key, nil
 }

@@ -76,6 +76,12 @@ type OAuthClientReconciler struct {
 	Issuer string
 	// MaxConcurrentReconciles bounds parallel reconciles.
 	MaxConcurrentReconciles int
+	// RequestBudget paces Cloudflare calls per set of credentials; zero disables pacing.
+	RequestBudget RequestBudget
+	// PerObjectGET replaces the shared List snapshot with one GET per object per pass.
+	// It exists only as the benchmark's baseline (the way most controllers observe) and
+	// is not meant for production.
+	PerObjectGET bool
 
 	snapshots *Snapshots
 	apis      *apiClients
@@ -205,6 +211,9 @@ func (r *OAuthClientReconciler) connect(ctx context.Context, p *pass) error {
 // observe finds the remote client the object is bound to (see the package comment),
 // from the account snapshot. It leaves p.remote nil when there is none.
 func (r *OAuthClientReconciler) observe(ctx context.Context, p *pass) error {
+	if r.PerObjectGET && boundIDOf(p.obj) != "" {
+		return r.observeByGET(ctx, p)
+	}
 	if _, err := r.snapshots.Ensure(ctx, p.account, time.Time{}, p.api); err != nil {
 		return err
 	}
@@ -239,6 +248,36 @@ func (r *OAuthClientReconciler) observe(ctx context.Context, p *pass) error {
 	if !p.createdByUs && obj.Status.ClientID != c.ClientID {
 		r.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, "Adopted", "Adopt", "adopted Cloudflare client %s", c.ClientID)
 	}
+	return nil
+}
+
+// boundIDOf returns the ID of the client an object is bound to, if it is known without
+// a search: spec.clientID, or the recorded ID of a client we created.
+func boundIDOf(obj *v1alpha1.OAuthClient) string {
+	if id := obj.AdoptedClientID(); id != "" {
+		return id
+	}
+	if obj.Annotations[v1alpha1.AnnotationCreateIntent] != "" {
+		return ""
+	}
+	if id := obj.Annotations[v1alpha1.AnnotationClientID]; id != "" {
+		return id
+	}
+	return obj.Status.ClientID
+}
+
+// observeByGET is the benchmark baseline: one GET per object per pass.
+func (r *OAuthClientReconciler) observeByGET(ctx context.Context, p *pass) error {
+	p.boundID = boundIDOf(p.obj)
+	p.createdByUs = p.obj.AdoptedClientID() == ""
+	c, err := p.api.GetOAuthClient(ctx, p.obj.Spec.AccountID, p.boundID)
+	if cfapi.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	p.remote = c
 	return nil
 }
 
@@ -692,13 +731,7 @@ func (r *OAuthClientReconciler) deleteRemote(ctx context.Context, p *pass) error
 			return err
 		}
 	} else {
-		p.boundID = obj.AdoptedClientID()
-		if p.boundID == "" {
-			p.boundID = obj.Annotations[v1alpha1.AnnotationClientID]
-		}
-		if p.boundID == "" {
-			p.boundID = obj.Status.ClientID
-		}
+		p.boundID = boundIDOf(obj)
 	}
 	if p.boundID == "" {
 		return nil

@@ -29,8 +29,12 @@ type stalledError struct {
 
 func (e *stalledError) Error() string { return e.message }
 
-// rateLimitedError says calls with these credentials are paused.
-type rateLimitedError struct{ wait time.Duration }
+// rateLimitedError says calls with these credentials are paused: by Cloudflare (429),
+// or by our own pacing (paced) when the request budget is spent.
+type rateLimitedError struct {
+	wait  time.Duration
+	paced bool
+}
 
 func (e *rateLimitedError) Error() string { return fmt.Sprintf("rate limited for %s", e.wait) }
 
@@ -67,6 +71,10 @@ func (r *OAuthClientReconciler) outcome(ctx context.Context, p *pass, err error)
 			return ctrl.Result{RequeueAfter: wait.Jitter(stalled.retry, 0.1)}, nil
 		}
 		return ctrl.Result{}, nil
+	case errors.As(err, &limited) && limited.paced:
+		markProgressing(obj, v1alpha1.ReasonRateLimited, fmt.Sprintf(
+			"pacing Cloudflare calls to stay within the request budget of these credentials; next slot in %s", limited.wait.Round(time.Second)))
+		return ctrl.Result{RequeueAfter: jitterUp(limited.wait)}, nil
 	case errors.As(err, &limited):
 		return r.rateLimited(ctx, p, limited.wait)
 	case isRateLimited:

@@ -69,7 +69,7 @@ func (r *OAuthClientReconciler) init(metaReader client.Reader) {
 		r.now = time.Now
 	}
 	r.snapshots = NewSnapshots(r.SyncPeriod)
-	r.apis = newAPIClients(r.NewAPI)
+	r.apis = newAPIClients(r.NewAPI, r.RequestBudget)
 	r.secrets = newSecretStore(metaReader, r.APIReader)
 }
 

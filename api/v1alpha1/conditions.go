@@ -14,6 +14,9 @@ const (
 	// ConditionClientURIVerified mirrors Cloudflare's DNS verification of the client URI
 	// host. Its reason is the verification status.
 	ConditionClientURIVerified = "ClientURIVerified"
+	// ConditionPromoted is present when spec.visibility is public: True once Cloudflare
+	// made the client public, False with the reason it cannot be yet.
+	ConditionPromoted = "Promoted"
 )
 
 // Condition reasons. They are CamelCase and stable: alerts and scripts may match on them.
@@ -40,6 +43,12 @@ const (
 	// ReasonMissingPrerequisites: promotion to public needs spec changes (a logo, a name,
 	// a non-identity scope, a client URI).
 	ReasonMissingPrerequisites = "MissingPrerequisites"
+	// ReasonPromoted: the client is public.
+	ReasonPromoted = "Promoted"
+	// ReasonUnknownScope: a scope is not in Cloudflare's catalogue (GET /oauth/scopes).
+	ReasonUnknownScope = "UnknownScope"
+	// ReasonRotationPending: a requested rotation waits for the previous overlap to end.
+	ReasonRotationPending = "RotationPending"
 
 	// Reasons of ClientURIVerified: the verification status in CamelCase, plus NoClientURI.
 	ReasonVerificationPending    = "Pending"
@@ -62,6 +71,15 @@ const (
 	// AnnotationRotatedAt is set on the client Secret each time its client_secret changes,
 	// so workloads can roll on it (for example through a checksum annotation or Reloader).
 	AnnotationRotatedAt = "cloudflare.oauth-operator.dev/rotated-at"
+	// AnnotationRotationID records, on the client Secret, the rotationID whose rotation
+	// produced its client_secret.
+	AnnotationRotationID = "cloudflare.oauth-operator.dev/rotation-id"
+	// AnnotationPreviousSecretExpiresAt records, on the client Secret, when the previous
+	// secret is deleted.
+	AnnotationPreviousSecretExpiresAt = "cloudflare.oauth-operator.dev/previous-secret-expires-at"
+	// AnnotationRestartVerification, set on an OAuthClient to a new value (any token,
+	// e.g. a timestamp), restarts Cloudflare's DNS verification of the client URI once.
+	AnnotationRestartVerification = "cloudflare.oauth-operator.dev/restart-verification"
 	// LabelManagedBy marks Secrets written by the operator.
 	LabelManagedBy = "app.kubernetes.io/managed-by"
 	// LabelOAuthClient names the OAuthClient a Secret belongs to.

@@ -96,6 +96,8 @@ type LocalSecretReference struct {
 // +kubebuilder:validation:XValidation:rule="has(self.clientID) || has(self.tokenEndpointAuthMethod)",message="tokenEndpointAuthMethod is required when clientID is not set (the operator creates the client)"
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.clientID) || (has(self.clientID) && self.clientID == oldSelf.clientID)",message="clientID cannot be changed or removed once set; create a new OAuthClient to bind another client"
 // +kubebuilder:validation:XValidation:rule="!has(self.managementPolicy) || self.managementPolicy != 'Observe' || has(self.clientID)",message="managementPolicy Observe requires clientID: the operator only reads an existing client"
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.tokenEndpointAuthMethod) || !has(self.tokenEndpointAuthMethod) || (oldSelf.tokenEndpointAuthMethod == 'none') == (self.tokenEndpointAuthMethod == 'none')",message="tokenEndpointAuthMethod cannot switch between none and a secret method (Cloudflare refuses it); create a new OAuthClient instead"
+// +kubebuilder:validation:XValidation:rule="!has(self.secretRotation) || !has(self.tokenEndpointAuthMethod) || self.tokenEndpointAuthMethod != 'none'",message="secretRotation is not available with tokenEndpointAuthMethod none: public PKCE clients have no secret"
 // +kubebuilder:validation:XValidation:rule="!has(self.optionalScopes) || (has(self.scopes) && self.optionalScopes.all(s, s in self.scopes))",message="every optionalScopes entry must also be listed in scopes"
 type OAuthClientSpec struct {
 	// accountID is the 32-character hexadecimal ID of the Cloudflare account that owns the
@@ -247,6 +249,12 @@ type OAuthClientSpec struct {
 	// +kubebuilder:validation:XValidation:rule="oldSelf != 'public' || self == 'public'",message="visibility cannot change from public back to private: promotion to public is permanent in Cloudflare"
 	Visibility *Visibility `json:"visibility,omitempty"`
 
+	// secretRotation rotates the client secret declaratively, keeping the previous
+	// secret valid for an overlap window so consumers can switch without an outage.
+	// Not available for tokenEndpointAuthMethod none (public clients have no secret).
+	// +optional
+	SecretRotation *SecretRotation `json:"secretRotation,omitempty"`
+
 	// secretRef names the Secret, in this namespace, that the operator writes the client
 	// credentials into (keys client_id, client_secret, account_id, issuer). Defaults to
 	// "<metadata.name>-oauth-client" when absent. The operator owns that Secret.
@@ -267,6 +275,55 @@ type OAuthClientSpec struct {
 	// +optional
 	// +kubebuilder:default=Manage
 	ManagementPolicy ManagementPolicy `json:"managementPolicy,omitempty"`
+}
+
+// SecretRotation declares when the client secret is rotated.
+//
+// A rotation calls Cloudflare's rotate_secret, writes the new secret to the Secret as
+// client_secret and keeps the old one as previous_client_secret until the overlap ends;
+// then the old secret is deleted in Cloudflare and removed from the Secret. The Secret's
+// annotation cloudflare.oauth-operator.dev/rotated-at changes with every new secret, so
+// workloads can roll on it.
+// +kubebuilder:validation:XValidation:rule="has(self.rotationID) || has(self.every)",message="secretRotation needs rotationID, every, or both"
+type SecretRotation struct {
+	// rotationID triggers one rotation each time it changes, e.g. "2026-q4". Changing it
+	// while a previous overlap is still running queues the rotation until it ends
+	// (Cloudflare holds at most two secrets).
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	RotationID string `json:"rotationID,omitempty"`
+
+	// every rotates periodically, measured from the time the current secret was issued
+	// (status.secretRotation.lastRotatedAt). At least 1h, e.g. 2160h for 90 days.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1h')",message="secretRotation.every must be at least 1h"
+	Every *metav1.Duration `json:"every,omitempty"`
+
+	// overlap is how long the previous secret stays valid after a rotation, between 0s
+	// and 720h. Defaults to 24h.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:default="24h"
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s') && duration(self) <= duration('720h')",message="secretRotation.overlap must be between 0s and 720h"
+	Overlap *metav1.Duration `json:"overlap,omitempty"`
+}
+
+// SecretRotationStatus records the rotations performed. It mirrors annotations on the
+// client Secret, which are the durable record (they are written together with the
+// secret itself).
+type SecretRotationStatus struct {
+	// lastRotationID is the rotationID of the last rotation performed.
+	// +optional
+	LastRotationID string `json:"lastRotationID,omitempty"`
+	// lastRotatedAt is when the current secret was issued.
+	// +optional
+	LastRotatedAt *metav1.Time `json:"lastRotatedAt,omitempty"`
+	// previousSecretExpiresAt is when the previous secret will be deleted; absent when
+	// there is no previous secret.
+	// +optional
+	PreviousSecretExpiresAt *metav1.Time `json:"previousSecretExpiresAt,omitempty"`
 }
 
 // ClientURIVerification is Cloudflare's DNS verification state of the client URI host.
@@ -320,6 +377,13 @@ type OAuthClientStatus struct {
 	// promotedAt is when the client was promoted to public.
 	// +optional
 	PromotedAt *metav1.Time `json:"promotedAt,omitempty"`
+	// secretRotation records the secret rotations performed.
+	// +optional
+	SecretRotation *SecretRotationStatus `json:"secretRotation,omitempty"`
+	// lastVerificationRestart is the value of the restart-verification annotation the
+	// operator last acted upon.
+	// +optional
+	LastVerificationRestart string `json:"lastVerificationRestart,omitempty"`
 	// secretName is the Secret holding the client credentials.
 	// +optional
 	SecretName string `json:"secretName,omitempty"`
@@ -327,7 +391,8 @@ type OAuthClientStatus struct {
 	// a reconcile reached a conclusion (Ready or Stalled) for that generation.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
-	// conditions: Ready (summary), Reconciling, Stalled and ClientURIVerified.
+	// conditions: Ready (summary), Reconciling, Stalled, ClientURIVerified and, when
+	// visibility public is requested, Promoted.
 	// +optional
 	// +listType=map
 	// +listMapKey=type

@@ -178,6 +178,13 @@ var _ = Describe("OAuthClient admission", func() {
 		Entry("Observe without clientID", set("managementPolicy", "Observe"), "managementPolicy Observe requires clientID"),
 		Entry("bad secretRef name", set("secretRef", map[string]any{"name": "Not_A_Name"}), "spec.secretRef.name: Invalid value"),
 		Entry("empty credentialsRef name", set("credentialsRef", map[string]any{"name": ""}), "spec.credentialsRef.name"),
+		Entry("rotation on a none client", all(set("tokenEndpointAuthMethod", "none"), set("secretRotation", map[string]any{"rotationID": "a"})),
+			"secretRotation is not available with tokenEndpointAuthMethod none"),
+		Entry("empty secretRotation", set("secretRotation", map[string]any{}), "secretRotation needs rotationID, every, or both"),
+		Entry("rotation every below 1h", set("secretRotation", map[string]any{"every": "30m"}), "secretRotation.every must be at least 1h"),
+		Entry("rotation overlap above 720h", set("secretRotation", map[string]any{"rotationID": "a", "overlap": "721h"}), "secretRotation.overlap must be between 0s and 720h"),
+		Entry("rotation overlap not a duration", set("secretRotation", map[string]any{"rotationID": "a", "overlap": "a day"}), "spec.secretRotation.overlap"),
+		Entry("overlong rotationID", set("secretRotation", map[string]any{"rotationID": strings.Repeat("r", 64)}), "spec.secretRotation.rotationID: Too long"),
 	)
 
 	Describe("transition rules", func() {
@@ -211,6 +218,13 @@ var _ = Describe("OAuthClient admission", func() {
 			Expect(k8sClient.Create(ctx(), object(ns, "acct", validSpec()))).To(Succeed())
 			err := update("acct", set("accountID", "11111111111111111111111111111111"))
 			Expect(err).To(MatchError(ContainSubstring("accountID is immutable")))
+		})
+
+		It("refuses switching tokenEndpointAuthMethod between none and a secret method", func() {
+			Expect(k8sClient.Create(ctx(), object(ns, "auth", validSpec()))).To(Succeed())
+			Expect(update("auth", set("tokenEndpointAuthMethod", "client_secret_post"))).To(Succeed())
+			err := update("auth", set("tokenEndpointAuthMethod", "none"))
+			Expect(err).To(MatchError(ContainSubstring("tokenEndpointAuthMethod cannot switch between none and a secret method")))
 		})
 
 		It("lets clientID be added once, then never changed or removed", func() {

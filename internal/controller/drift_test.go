@@ -34,8 +34,8 @@ func TestComputeDrift(t *testing.T) {
 		wantParams cfapi.UpdateOAuthClientParams
 	}{
 		{
-			name:     "absent fields are unmanaged",
-			spec:     v1alpha1.OAuthClientSpec{},
+			name: "absent fields are unmanaged",
+			spec: v1alpha1.OAuthClientSpec{},
 		},
 		{
 			name: "sets compare order-insensitively and protocol scopes are ignored",

@@ -40,6 +40,7 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -84,6 +85,7 @@ type OAuthClientReconciler struct {
 	PerObjectGET bool
 
 	snapshots *Snapshots
+	scopes    *scopeCatalogs
 	apis      *apiClients
 	secrets   *secretStore
 	now       func() time.Time
@@ -117,11 +119,15 @@ type pass struct {
 	// createdByUs is true when the operator created the bound client (its secret is
 	// ours to recover), false for an adopted client.
 	createdByUs bool
-	// newSecret is a client secret Cloudflare just returned and we have not yet stored.
-	newSecret string
-	// rotatedForRecovery means newSecret came from a recovery rotation whose old secret
-	// must be deleted once the new one is stored.
-	rotatedForRecovery bool
+	// secret is the client Secret as last read or written in this pass.
+	secret *corev1.Secret
+	// wakeAt, when set, is a moment the object must be looked at again (the end of a
+	// rotation overlap, the next periodic rotation).
+	wakeAt time.Time
+	// rotationPending explains a requested rotation that has to wait.
+	rotationPending string
+	// prevVerification is the verification status before this pass.
+	prevVerification v1alpha1.ClientURIVerification
 	// secretUnknown means the Secret carries no client_secret and we cannot get one
 	// without a rotation the user has not asked for (an adopted client).
 	secretUnknown bool
@@ -142,6 +148,9 @@ func (r *OAuthClientReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	}
 	before := obj.DeepCopy()
 	p := &pass{obj: obj}
+	if v := obj.Status.ClientURIVerification; v != nil {
+		p.prevVerification = *v
+	}
 
 	var res ctrl.Result
 	var err error
@@ -186,6 +195,9 @@ func (r *OAuthClientReconciler) reconcileNormal(ctx context.Context, p *pass) (c
 	}
 	if err == nil && !p.obj.Observing() {
 		err = r.ensureSecret(ctx, p)
+	}
+	if err == nil && !p.obj.Observing() {
+		err = r.reconcileRotation(ctx, p)
 	}
 	if err != nil {
 		return r.outcome(ctx, p, err)
@@ -357,6 +369,9 @@ func (r *OAuthClientReconciler) create(ctx context.Context, p *pass) error {
 	if err != nil {
 		return err
 	}
+	if err := r.checkScopes(ctx, p); err != nil {
+		return err
+	}
 	previousID := p.boundID
 	if err := r.patchMeta(ctx, obj, func(o *v1alpha1.OAuthClient) {
 		if o.Annotations == nil {
@@ -375,10 +390,11 @@ func (r *OAuthClientReconciler) create(ctx context.Context, p *pass) error {
 		return err
 	}
 	r.snapshots.Put(p.account, created.OAuthClient)
-	p.remote, p.boundID, p.newSecret = &created.OAuthClient, created.ClientID, created.ClientSecret
+	p.remote, p.boundID = &created.OAuthClient, created.ClientID
 	obj.Status.ClientID = created.ClientID
 
-	secretErr := r.writeSecret(ctx, p)
+	// The secret exists only in this response: store it before anything else can fail.
+	secretErr := r.storeCreatedSecret(ctx, p, created.ClientSecret)
 	bindErr := r.recordBinding(ctx, p)
 	if previousID != "" {
 		r.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, "Recreated", "Create",
@@ -451,12 +467,30 @@ func (r *OAuthClientReconciler) update(ctx context.Context, p *pass) error {
 			}
 		}
 	}
+	restart := obj.Annotations[v1alpha1.AnnotationRestartVerification]
+	restarting := restart != "" && restart != obj.Status.LastVerificationRestart && remote.ClientURI != ""
+	if restarting && d.params.ClientURI == nil {
+		// Cloudflare restarts verification when client_uri is sent unchanged.
+		uri := remote.ClientURI
+		d.params.ClientURI = &uri
+		d.fields = append(d.fields, "clientURI (restart verification)")
+	}
 	if d.empty() {
+		obj.Status.LastVerificationRestart = restart
 		return nil
+	}
+	if d.params.Scopes != nil || d.params.OptionalScopes != nil {
+		if err := r.checkScopes(ctx, p); err != nil {
+			return err
+		}
 	}
 	updated, err := p.api.UpdateOAuthClient(ctx, obj.Spec.AccountID, remote.ClientID, d.params)
 	if err != nil {
 		return err
+	}
+	if restarting {
+		obj.Status.LastVerificationRestart = restart
+		r.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, "VerificationRestarted", "Verify", "asked Cloudflare to verify the client URI host again")
 	}
 	r.snapshots.Put(p.account, *updated)
 	p.remote = updated
@@ -469,186 +503,83 @@ func (r *OAuthClientReconciler) update(ctx context.Context, p *pass) error {
 	return nil
 }
 
-// ensureSecret makes the client Secret hold the bound client's credentials. A secret
-// lost from a client the operator created is recovered by rotation.
-func (r *OAuthClientReconciler) ensureSecret(ctx context.Context, p *pass) error {
-	existing, err := r.clientSecret(ctx, p)
-	if err != nil {
-		return err
-	}
-	held := ""
-	if existing != nil && string(existing.Data[v1alpha1.SecretKeyClientID]) == p.boundID {
-		held = string(existing.Data[v1alpha1.SecretKeyClientSecret])
-	}
-	needsSecret := p.remote.TokenEndpointAuthMethod != cfapi.AuthMethodNone
-	if needsSecret && held == "" && p.newSecret == "" {
-		if !p.createdByUs {
-			p.secretUnknown = true
-		} else if err := r.rotateForRecovery(ctx, p); err != nil {
-			return err
-		}
-	}
-	if err := r.writeSecret(ctx, p); err != nil {
-		return err
-	}
-	if p.rotatedForRecovery {
-		if err := p.api.DeleteRotatedOAuthClientSecret(ctx, p.obj.Spec.AccountID, p.boundID); err != nil && !cfapi.IsNotFound(err) {
-			return err
-		}
-		r.snapshots.Update(p.account, p.boundID, func(c *cfapi.OAuthClient) { c.HasRotatedSecret = false })
-		p.remote.HasRotatedSecret = false
-		r.Recorder.Eventf(p.obj, nil, corev1.EventTypeWarning, "SecretRecovered", "Rotate",
-			"the client secret was missing from Secret %s; rotated it in Cloudflare and stored the new one", p.obj.SecretName())
-	}
-	return nil
-}
-
-// rotateForRecovery obtains a new secret for a client whose secret we lost. Cloudflare
-// keeps at most two secrets, so a leftover rotated secret (from an earlier recovery that
-// was itself interrupted) is deleted first: no consumer can hold the current one.
-func (r *OAuthClientReconciler) rotateForRecovery(ctx context.Context, p *pass) error {
-	account, id := p.obj.Spec.AccountID, p.boundID
-	if p.remote.HasRotatedSecret {
-		if err := p.api.DeleteRotatedOAuthClientSecret(ctx, account, id); err != nil && !cfapi.IsNotFound(err) {
-			return err
-		}
-	}
-	secret, err := p.api.RotateOAuthClientSecret(ctx, account, id)
-	if err != nil {
-		return err
-	}
-	r.snapshots.Update(p.account, id, func(c *cfapi.OAuthClient) { c.HasRotatedSecret = true })
-	p.remote.HasRotatedSecret = true
-	p.newSecret, p.rotatedForRecovery = secret, true
-	return nil
-}
-
-// clientSecret returns the object's client Secret, nil when it does not exist, or an
-// error when a Secret of that name belongs to someone else.
-func (r *OAuthClientReconciler) clientSecret(ctx context.Context, p *pass) (*corev1.Secret, error) {
-	key := client.ObjectKey{Namespace: p.obj.Namespace, Name: p.obj.SecretName()}
-	sec, err := r.secrets.get(ctx, key)
-	if apierrors.IsNotFound(err) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	if !metav1.IsControlledBy(sec, p.obj) {
-		return nil, &stalledError{reason: v1alpha1.ReasonSecretConflict,
-			message: fmt.Sprintf("Secret %s exists and is not owned by this OAuthClient; choose another spec.secretRef.name or delete it", key)}
-	}
-	return sec, nil
-}
-
-// writeSecret creates or updates the client Secret with the bound client's credentials,
-// writing nothing when it already holds them.
-func (r *OAuthClientReconciler) writeSecret(ctx context.Context, p *pass) error {
-	obj := p.obj
-	existing, err := r.clientSecret(ctx, p)
-	if err != nil {
-		return err
-	}
-	sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: obj.Namespace, Name: obj.SecretName()}, Type: corev1.SecretTypeOpaque}
-	if existing != nil {
-		sec = existing.DeepCopy()
-	}
-	data := map[string][]byte{
-		v1alpha1.SecretKeyClientID:  []byte(p.boundID),
-		v1alpha1.SecretKeyAccountID: []byte(obj.Spec.AccountID),
-	}
-	if r.Issuer != "" {
-		data[v1alpha1.SecretKeyIssuer] = []byte(r.Issuer)
-	}
-	secret := p.newSecret
-	if secret == "" && existing != nil && string(existing.Data[v1alpha1.SecretKeyClientID]) == p.boundID {
-		secret = string(existing.Data[v1alpha1.SecretKeyClientSecret])
-	}
-	if secret != "" && p.remote.TokenEndpointAuthMethod != cfapi.AuthMethodNone {
-		data[v1alpha1.SecretKeyClientSecret] = []byte(secret)
-	}
-	if existing != nil {
-		if prev, ok := existing.Data[v1alpha1.SecretKeyPreviousClientSecret]; ok {
-			data[v1alpha1.SecretKeyPreviousClientSecret] = prev
-		}
-	}
-	changedSecret := existing == nil || string(existing.Data[v1alpha1.SecretKeyClientSecret]) != string(data[v1alpha1.SecretKeyClientSecret])
-	sec.Data = data
-	sec.StringData = nil
-	if sec.Labels == nil {
-		sec.Labels = map[string]string{}
-	}
-	sec.Labels[v1alpha1.LabelManagedBy] = v1alpha1.ManagerName
-	sec.Labels[v1alpha1.LabelOAuthClient] = obj.Name
-	if changedSecret && data[v1alpha1.SecretKeyClientSecret] != nil {
-		if sec.Annotations == nil {
-			sec.Annotations = map[string]string{}
-		}
-		sec.Annotations[v1alpha1.AnnotationRotatedAt] = r.now().UTC().Format(time.RFC3339)
-	}
-	if err := controllerutil.SetControllerReference(obj, sec, r.Scheme()); err != nil {
-		return err
-	}
-	obj.Status.SecretName = sec.Name
-	if existing != nil && equality.Semantic.DeepEqual(existing, sec) {
-		return nil
-	}
-	if existing == nil {
-		err = r.Create(ctx, sec)
-	} else {
-		err = r.Update(ctx, sec)
-	}
-	if err != nil {
-		return fmt.Errorf("writing Secret %s: %w", sec.Name, err)
-	}
-	r.secrets.remember(sec)
-	if changedSecret {
-		r.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, "SecretWritten", "WriteSecret", "wrote client credentials to Secret %s", sec.Name)
-	}
-	return nil
-}
-
 // conclude records the remote client in status and sets the conditions of a pass that
 // reached its goal, or that waits on the user or on DNS.
 func (r *OAuthClientReconciler) conclude(p *pass) ctrl.Result {
 	obj := p.obj
 	setRemoteStatus(obj, p.remote)
+	r.recordVerificationEvents(p)
 	if !obj.Observing() {
 		obj.Status.SecretName = obj.SecretName()
+		mirrorRotationStatus(obj, p.secret)
 	}
+	setPromotedCondition(obj, p)
+
 	requeue := wait.Jitter(r.SyncPeriod, 0.1)
 	if v := obj.Status.ClientURIVerification; v != nil && (v.Status == cfapi.VerificationPending || v.Status == cfapi.VerificationInProgress) {
 		requeue = wait.Jitter(r.VerificationPollInterval, 0.2)
+	}
+	if !p.wakeAt.IsZero() {
+		requeue = min(requeue, max(p.wakeAt.Sub(r.now()), 0)+time.Second)
 	}
 
 	switch {
 	case len(p.promotionGaps) > 0 && p.awaitingVerification && len(p.promotionGaps) == 1:
 		markProgressing(obj, v1alpha1.ReasonAwaitingVerification, "waiting to promote to public: "+p.promotionGaps[0])
-		return ctrl.Result{RequeueAfter: wait.Jitter(r.VerificationPollInterval, 0.2)}
+		return ctrl.Result{RequeueAfter: min(requeue, wait.Jitter(r.VerificationPollInterval, 0.2))}
 	case len(p.promotionGaps) > 0:
-		markStalled(obj, v1alpha1.ReasonMissingPrerequisites, "cannot promote to public: "+joinGaps(p.promotionGaps))
-		return ctrl.Result{RequeueAfter: requeue}
+		markStalled(obj, v1alpha1.ReasonMissingPrerequisites, "cannot promote to public: "+strings.Join(p.promotionGaps, "; "))
 	case len(p.observedDrift) > 0:
 		markReady(obj, v1alpha1.ReasonDriftDetected, fmt.Sprintf("Observe: client %s exists; these fields differ from the spec: %v", p.boundID, p.observedDrift))
 	case obj.Observing():
 		markReady(obj, v1alpha1.ReasonReconciled, fmt.Sprintf("Observe: client %s exists and matches the spec", p.boundID))
+	case p.rotationPending != "":
+		markReady(obj, v1alpha1.ReasonRotationPending, fmt.Sprintf("client %s matches the spec; %s", p.boundID, p.rotationPending))
 	case p.secretUnknown:
-		markReady(obj, v1alpha1.ReasonReconciled, fmt.Sprintf("client %s matches the spec; Cloudflare returns a secret only at creation, so Secret %s holds client_id only until a rotation", p.boundID, obj.SecretName()))
+		markReady(obj, v1alpha1.ReasonReconciled, fmt.Sprintf("client %s matches the spec; Cloudflare returns a secret only at creation, so Secret %s holds client_id only until a rotation (spec.secretRotation)", p.boundID, obj.SecretName()))
 	default:
 		markReady(obj, v1alpha1.ReasonReconciled, fmt.Sprintf("client %s matches the spec", p.boundID))
 	}
 	return ctrl.Result{RequeueAfter: requeue}
 }
 
-func joinGaps(gaps []string) string {
-	out := ""
-	for i, g := range gaps {
-		if i > 0 {
-			out += "; "
+// setPromotedCondition reports promotion when public visibility is wanted or reached.
+func setPromotedCondition(obj *v1alpha1.OAuthClient, p *pass) {
+	wantPublic := obj.Spec.Visibility != nil && *obj.Spec.Visibility == v1alpha1.VisibilityPublic
+	switch {
+	case p.remote.Visibility == cfapi.VisibilityPublic:
+		setCondition(obj, v1alpha1.ConditionPromoted, metav1.ConditionTrue, v1alpha1.ReasonPromoted, "the client is public")
+	case wantPublic && len(p.promotionGaps) > 0:
+		reason := v1alpha1.ReasonMissingPrerequisites
+		if p.awaitingVerification && len(p.promotionGaps) == 1 {
+			reason = v1alpha1.ReasonAwaitingVerification
 		}
-		out += g
+		setCondition(obj, v1alpha1.ConditionPromoted, metav1.ConditionFalse, reason, "missing: "+strings.Join(p.promotionGaps, "; "))
+	default:
+		meta.RemoveStatusCondition(&obj.Status.Conditions, v1alpha1.ConditionPromoted)
 	}
-	return out
+}
+
+// recordVerificationEvents tells the user, once per transition, what to publish and
+// when verification completes or fails.
+func (r *OAuthClientReconciler) recordVerificationEvents(p *pass) {
+	obj, prev := p.obj, p.prevVerification
+	cur := obj.Status.ClientURIVerification
+	if cur == nil || (cur.Status == prev.Status && cur.Text == prev.Text) {
+		return
+	}
+	switch cur.Status {
+	case cfapi.VerificationPending, cfapi.VerificationInProgress:
+		if rec := obj.Status.VerificationRecord; rec != nil && (rec.Content != prev.Text || (prev.Status != cfapi.VerificationPending && prev.Status != cfapi.VerificationInProgress)) {
+			r.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, "VerificationRecordRequired", "Verify",
+				"publish DNS record: name=%s type=%s content=%s", rec.Name, rec.Type, rec.Content)
+		}
+	case cfapi.VerificationVerified:
+		r.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, "ClientURIVerified", "Verify", "Cloudflare verified the client URI host")
+	case cfapi.VerificationFailed:
+		r.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, "VerificationFailed", "Verify",
+			"Cloudflare could not verify the client URI host; publish status.verificationRecord, then set the annotation %s to a new value (or change clientURI) to restart", v1alpha1.AnnotationRestartVerification)
+	}
 }
 
 // setRemoteStatus copies the remote facts users need into status.
@@ -688,7 +619,7 @@ func setVerificationCondition(obj *v1alpha1.OAuthClient) {
 		cond.Status, cond.Reason, cond.Message = metav1.ConditionTrue, v1alpha1.ReasonVerificationVerified, "Cloudflare verified the client URI host"
 	case v.Status == cfapi.VerificationFailed:
 		cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, v1alpha1.ReasonVerificationFailed,
-			"verification failed or timed out; publish status.verificationRecord, then re-apply clientURI unchanged to restart it"
+			"verification failed or timed out; publish status.verificationRecord, then set the annotation "+v1alpha1.AnnotationRestartVerification+" to a new value (or change clientURI) to restart it"
 	case v.Status == cfapi.VerificationPending:
 		cond.Status, cond.Reason, cond.Message = metav1.ConditionUnknown, v1alpha1.ReasonVerificationPending, "verification is queued; publish status.verificationRecord"
 	default:

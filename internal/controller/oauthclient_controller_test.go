@@ -53,6 +53,20 @@ func secretIsLive(ns, secretName, account string) string {
 	return id
 }
 
+// liveClientID returns the client_id of a Secret whose client_secret Cloudflare accepts
+// as current, or "" (for use in Eventually).
+func liveClientID(ns, secretName, account string) string {
+	sec := &corev1.Secret{}
+	if err := k8sClient.Get(ctx(), client.ObjectKey{Namespace: ns, Name: secretName}, sec); err != nil {
+		return ""
+	}
+	id := string(sec.Data[v1alpha1.SecretKeyClientID])
+	if secret := string(sec.Data[v1alpha1.SecretKeyClientSecret]); secret == "" || !emu.CheckSecret(account, id, secret).Current {
+		return ""
+	}
+	return id
+}
+
 func seed(account string, c cfapi.OAuthClient) cfapi.OAuthClient {
 	seeded, err := emu.SeedClient(account, c, "")
 	Expect(err).NotTo(HaveOccurred())
@@ -168,9 +182,7 @@ var _ = Describe("OAuthClient controller", func() {
 		Eventually(func() []string { return eventReasons(ns, "drift") }).Should(ContainElement("DriftCorrected"))
 
 		By("the user edits the spec")
-		obj := get(ns, "drift")
-		obj.Spec.LogoURI = ptr("https://drift.example.com/logo.png")
-		Expect(k8sClient.Update(ctx(), obj)).To(Succeed())
+		update(ns, "drift", func(o *v1alpha1.OAuthClient) { o.Spec.LogoURI = ptr("https://drift.example.com/logo.png") })
 		Eventually(func() []cfemu.RecordedRequest { return requestsFor(account, "PATCH") }, 10*time.Second).Should(HaveLen(2))
 		Expect(string(requestsFor(account, "PATCH")[1].Body)).To(MatchJSON(`{"logo_uri":"https://drift.example.com/logo.png"}`))
 		Eventually(func() int64 { o := get(ns, "drift"); return o.Generation - o.Status.ObservedGeneration }).Should(BeZero())
@@ -261,7 +273,8 @@ var _ = Describe("OAuthClient controller", func() {
 
 	It("surfaces Cloudflare's 400 in the condition and does not retry until the spec changes", func() {
 		obj := confidential(ns, "badscope", account)
-		obj.Spec.Scopes = &[]string{"account.read", "no-such-product.read"}
+		// Passes admission and the catalogue check (no dot), but is no identity scope.
+		obj.Spec.Scopes = &[]string{"account.read", "user-profile"}
 		Expect(k8sClient.Create(ctx(), obj)).To(Succeed())
 		Eventually(readyReason(ns, "badscope")).Should(Equal("False/" + v1alpha1.ReasonInvalidSpec))
 		msg := condition(get(ns, "badscope"), v1alpha1.ConditionReady).Message
@@ -272,12 +285,24 @@ var _ = Describe("OAuthClient controller", func() {
 		Expect(creates).To(Equal(1))
 
 		By("fixing the spec retries once and converges")
-		obj = get(ns, "badscope")
-		obj.Spec.Scopes = &[]string{"account.read"}
-		Expect(k8sClient.Update(ctx(), obj)).To(Succeed())
+		update(ns, "badscope", func(o *v1alpha1.OAuthClient) { o.Spec.Scopes = &[]string{"account.read"} })
 		waitReady(ns, "badscope")
 		Expect(count(writes(account), routeCreate)).To(Equal(2))
 		Expect(emu.Clients(account)).To(HaveLen(1))
+	})
+
+	It("rejects a scope missing from Cloudflare's catalogue before any write, with a suggestion", func() {
+		obj := confidential(ns, "typo", account)
+		obj.Spec.Scopes = &[]string{"account.read", "workers-script.write"}
+		Expect(k8sClient.Create(ctx(), obj)).To(Succeed())
+		Eventually(readyReason(ns, "typo")).Should(Equal("False/" + v1alpha1.ReasonUnknownScope))
+		got := get(ns, "typo")
+		Expect(condition(got, v1alpha1.ConditionStalled).Status).To(Equal(metav1.ConditionTrue))
+		msg := condition(got, v1alpha1.ConditionReady).Message
+		Expect(msg).To(ContainSubstring(`scope "workers-script.write" is not in Cloudflare's catalogue`))
+		Expect(msg).To(ContainSubstring("did you mean workers-scripts.write"))
+		Expect(writes(account)).To(BeEmpty())
+		Expect(count(calls(account), routeList)).To(Equal(1))
 	})
 
 	It("re-creates a created client deleted out of band, and stalls an adopted one", func() {
@@ -313,7 +338,7 @@ var _ = Describe("OAuthClient controller", func() {
 			s := &corev1.Secret{}
 			return k8sClient.Get(ctx(), client.ObjectKey{Namespace: ns, Name: "lost-oauth-client"}, s)
 		}, 10*time.Second).Should(Succeed())
-		Eventually(func() string { return secretIsLive(ns, "lost-oauth-client", account) }).Should(Equal(id))
+		Eventually(func() string { return liveClientID(ns, "lost-oauth-client", account) }).Should(Equal(id))
 		Expect(emu.CheckSecret(account, id, oldSecret).Current).To(BeFalse())
 		Expect(count(writes(account), routeRotate)).To(Equal(1))
 		Eventually(func() int { return count(writes(account), routeDeleteRotate) }).Should(Equal(1))
@@ -364,9 +389,7 @@ var _ = Describe("OAuthClient controller", func() {
 		Eventually(readyReason(ns, "stuck")).Should(Equal("False/" + v1alpha1.ReasonDeletionBlocked))
 		Expect(condition(get(ns, "stuck"), v1alpha1.ConditionReady).Message).To(ContainSubstring("deletionPolicy: Orphan"))
 
-		obj := get(ns, "stuck")
-		obj.Spec.DeletionPolicy = v1alpha1.DeletionPolicyOrphan
-		Expect(k8sClient.Update(ctx(), obj)).To(Succeed())
+		update(ns, "stuck", func(o *v1alpha1.OAuthClient) { o.Spec.DeletionPolicy = v1alpha1.DeletionPolicyOrphan })
 		Eventually(func() bool {
 			return apierrors.IsNotFound(k8sClient.Get(ctx(), client.ObjectKey{Namespace: ns, Name: "stuck"}, &v1alpha1.OAuthClient{}))
 		}, 10*time.Second).Should(BeTrue())

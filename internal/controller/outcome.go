@@ -95,6 +95,9 @@ func (r *OAuthClientReconciler) outcome(ctx context.Context, p *pass, err error)
 		markStalled(obj, v1alpha1.ReasonForbidden, "the credentials lack OAuth Client permissions on account "+obj.Spec.AccountID+": "+describe(err))
 		return ctrl.Result{RequeueAfter: wait.Jitter(slowRetry, 0.1)}, nil
 	case cfapi.IsValidation(err):
+		if isScopeError(err) {
+			r.scopes.invalidate(p.credsKey) // the catalogue may be stale
+		}
 		markStalled(obj, v1alpha1.ReasonInvalidSpec, "Cloudflare rejected the request: "+describe(err))
 		return ctrl.Result{}, nil
 	default:
@@ -125,8 +128,8 @@ func jitterUp(d time.Duration) time.Duration {
 // describe renders an error for a condition message: Cloudflare's own messages and
 // field pointers when there are some.
 func describe(err error) string {
-	var apiErr *cfapi.APIError
-	if !errors.As(err, &apiErr) || len(apiErr.Errors) == 0 {
+	apiErr, ok := asAPIError(err)
+	if !ok || len(apiErr.Errors) == 0 {
 		return err.Error()
 	}
 	parts := make([]string, 0, len(apiErr.Errors))
@@ -175,4 +178,10 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n-3] + "..."
+}
+
+func asAPIError(err error) (*cfapi.APIError, bool) {
+	var apiErr *cfapi.APIError
+	ok := errors.As(err, &apiErr)
+	return apiErr, ok
 }

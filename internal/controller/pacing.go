@@ -89,7 +89,9 @@ func (p *pacedAPI) wait(ctx context.Context) error {
 
 // adapt follows Cloudflare's view of the remaining budget.
 func (p *pacedAPI) adapt() {
-	src, ok := p.api.(interface{ LastRateLimit() (cfapi.RateLimit, bool) })
+	src, ok := p.api.(interface {
+		LastRateLimit() (cfapi.RateLimit, bool)
+	})
 	if !ok {
 		return
 	}

@@ -35,6 +35,7 @@ type fixture struct {
 	c      client.Client
 	emu    *cfemu.Server
 	events *events.FakeRecorder
+	clock  *cfemu.FakeClock
 }
 
 func newFixture(t *testing.T, objs ...client.Object) *fixture {
@@ -58,7 +59,8 @@ func newFixture(t *testing.T, objs ...client.Object) *fixture {
 		WithIndex(&v1alpha1.OAuthClient{}, indexClientID, claimedClientIDs).
 		WithObjects(append(objs, creds)...).
 		Build()
-	emu := cfemu.New(cfemu.Options{Tokens: map[string][]string{unitToken: nil}})
+	clock := cfemu.NewFakeClock(time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC))
+	emu := cfemu.New(cfemu.Options{Tokens: map[string][]string{unitToken: nil}, Now: clock.Now})
 	srv := httptest.NewServer(emu)
 	t.Cleanup(srv.Close)
 	httpClient := &http.Client{Timeout: 5 * time.Second}
@@ -74,7 +76,9 @@ func newFixture(t *testing.T, objs ...client.Object) *fixture {
 		VerificationPollInterval: 10 * time.Second,
 	}
 	r.init(c)
-	return &fixture{r: r, c: c, emu: emu, events: rec}
+	r.now = clock.Now
+	r.snapshots.now = clock.Now
+	return &fixture{r: r, c: c, emu: emu, events: rec, clock: clock}
 }
 
 func (f *fixture) reconcile(t *testing.T, name string) (ctrl.Result, error) {
@@ -299,5 +303,81 @@ func TestPromotionIsGated(t *testing.T) {
 	}
 	if got := f.get(t, "pub").Status.Visibility; got != "public" {
 		t.Errorf("status.visibility = %q, want public", got)
+	}
+}
+
+func TestPeriodicRotation(t *testing.T) {
+	obj := unitObject("periodic")
+	obj.Spec.SecretRotation = &v1alpha1.SecretRotation{
+		Every:   &metav1.Duration{Duration: 90 * 24 * time.Hour},
+		Overlap: &metav1.Duration{Duration: time.Hour},
+	}
+	f := newFixture(t, obj)
+	res, err := f.reconcile(t, "periodic")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := f.writes(); len(got) != 1 {
+		t.Fatalf("first pass writes = %v, want only the create", got)
+	}
+	if res.RequeueAfter > 66*time.Second {
+		t.Errorf("RequeueAfter = %s: the drift check still runs every sync period", res.RequeueAfter)
+	}
+
+	secret := func() *corev1.Secret {
+		s := &corev1.Secret{}
+		if err := f.c.Get(t.Context(), client.ObjectKey{Namespace: "team", Name: "periodic-oauth-client"}, s); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	first := string(secret().Data[v1alpha1.SecretKeyClientSecret])
+
+	f.clock.Advance(89 * 24 * time.Hour)
+	f.emu.ResetStats()
+	if _, err := f.reconcile(t, "periodic"); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.writes(); len(got) != 0 {
+		t.Fatalf("rotated before the period elapsed: %v", got)
+	}
+
+	f.clock.Advance(24*time.Hour + time.Minute)
+	if _, err := f.reconcile(t, "periodic"); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"POST /accounts/{account_id}/oauth_clients/{oauth_client_id}/rotate_secret"}, f.writes()); diff != "" {
+		t.Fatalf("writes after 90 days (-want +got):\n%s", diff)
+	}
+	s := secret()
+	if string(s.Data[v1alpha1.SecretKeyPreviousClientSecret]) != first || string(s.Data[v1alpha1.SecretKeyClientSecret]) == first {
+		t.Fatalf("Secret after rotation: previous must be the first secret and current a new one")
+	}
+	o := f.get(t, "periodic")
+	if o.Status.SecretRotation == nil || o.Status.SecretRotation.PreviousSecretExpiresAt == nil ||
+		!o.Status.SecretRotation.PreviousSecretExpiresAt.Time.Equal(f.clock.Now().Add(time.Hour).Truncate(time.Second)) {
+		t.Fatalf("status.secretRotation = %+v, want the previous secret to expire after the 1h overlap", o.Status.SecretRotation)
+	}
+
+	f.clock.Advance(time.Hour + time.Second)
+	f.emu.ResetStats()
+	if _, err := f.reconcile(t, "periodic"); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"DELETE /accounts/{account_id}/oauth_clients/{oauth_client_id}/rotate_secret"}, f.writes()); diff != "" {
+		t.Fatalf("writes after the overlap (-want +got):\n%s", diff)
+	}
+	if _, ok := secret().Data[v1alpha1.SecretKeyPreviousClientSecret]; ok {
+		t.Fatal("previous_client_secret is still in the Secret after the overlap")
+	}
+
+	// The next rotation is due 90 days after the second secret was issued.
+	f.clock.Advance(89 * 24 * time.Hour)
+	f.emu.ResetStats()
+	if _, err := f.reconcile(t, "periodic"); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.writes(); len(got) != 0 {
+		t.Fatalf("rotated again too early: %v", got)
 	}
 }

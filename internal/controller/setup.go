@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -46,7 +47,10 @@ func (r *OAuthClientReconciler) SetupWithManager(ctx context.Context, mgr ctrl.M
 	}
 
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&v1alpha1.OAuthClient{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		For(&v1alpha1.OAuthClient{}, builder.WithPredicates(predicate.Or(
+			predicate.GenerationChangedPredicate{},
+			annotationChanged(v1alpha1.AnnotationRestartVerification),
+		))).
 		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.objectsForSecret)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles}).
 		Named("oauthclient").
@@ -69,8 +73,22 @@ func (r *OAuthClientReconciler) init(metaReader client.Reader) {
 		r.now = time.Now
 	}
 	r.snapshots = NewSnapshots(r.SyncPeriod)
+	r.scopes = newScopeCatalogs()
 	r.apis = newAPIClients(r.NewAPI, r.RequestBudget)
 	r.secrets = newSecretStore(metaReader, r.APIReader)
+}
+
+// annotationChanged passes updates that change one annotation: a user asking for an
+// action on an object without changing its spec.
+func annotationChanged(key string) predicate.Predicate {
+	return predicate.Funcs{
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			return e.ObjectOld.GetAnnotations()[key] != e.ObjectNew.GetAnnotations()[key]
+		},
+		CreateFunc:  func(event.CreateEvent) bool { return false },
+		DeleteFunc:  func(event.DeleteEvent) bool { return false },
+		GenericFunc: func(event.GenericEvent) bool { return false },
+	}
 }
 
 // claimedClientIDs lists the "<account>/<client>" IDs an object is bound to.

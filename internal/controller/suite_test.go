@@ -2,9 +2,9 @@ package controller_test
 
 import (
 	"context"
-	"errors"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -19,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/util/retry"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
@@ -204,6 +205,19 @@ func confidential(ns, name, account string) *v1alpha1.OAuthClient {
 			TokenEndpointAuthMethod: ptr(v1alpha1.AuthMethodClientSecretBasic),
 		},
 	}
+}
+
+// update changes an object the way a user would, retrying on conflicts with the
+// operator's own writes.
+func update(ns, name string, mutate func(*v1alpha1.OAuthClient)) {
+	ExpectWithOffset(1, retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		o := &v1alpha1.OAuthClient{}
+		if err := k8sClient.Get(ctx(), client.ObjectKey{Namespace: ns, Name: name}, o); err != nil {
+			return err
+		}
+		mutate(o)
+		return k8sClient.Update(ctx(), o)
+	})).To(Succeed())
 }
 
 func get(ns, name string) *v1alpha1.OAuthClient {

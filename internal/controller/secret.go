@@ -1,0 +1,317 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	"github.com/cloudflare-oauth-operator/cloudflare-oauth-operator/api/v1alpha1"
+	"github.com/cloudflare-oauth-operator/cloudflare-oauth-operator/internal/cfapi"
+)
+
+// The client Secret is the durable record of everything about the client's secrets:
+// the secrets themselves and, in annotations written in the same update, the rotation
+// that produced them (rotation-id, rotated-at) and when the previous secret is to be
+// deleted (previous-secret-expires-at). Status only mirrors it. Keeping the record next
+// to the secret means a lost status write can never cause a second rotation or the
+// deletion of a secret that is still in use.
+//
+// Cloudflare returns a secret exactly once (from Create or Rotate), so every new secret
+// is written to the Secret before anything else can fail. If that write fails anyway,
+// the next pass sees the mismatch (no secret held, or Cloudflare holding a rotated secret
+// with no overlap recorded) and recovers by rotating once more.
+
+// secretChange is how a pass changes the client Secret.
+type secretChange struct {
+	// clientSecret is a new client_secret; "" keeps the current one.
+	clientSecret string
+	// previous sets previous_client_secret; nil keeps it and "" removes it.
+	previous *string
+	// annotations to set; an empty value removes the annotation.
+	annotations map[string]string
+}
+
+// heldSecret is the client_secret the Secret holds for the bound client, or "".
+func heldSecret(sec *corev1.Secret, clientID string) string {
+	if sec == nil || string(sec.Data[v1alpha1.SecretKeyClientID]) != clientID {
+		return ""
+	}
+	return string(sec.Data[v1alpha1.SecretKeyClientSecret])
+}
+
+// previousExpiry reads when the previous secret is to be deleted.
+func previousExpiry(sec *corev1.Secret) (time.Time, bool) {
+	if sec == nil {
+		return time.Time{}, false
+	}
+	v, ok := sec.Annotations[v1alpha1.AnnotationPreviousSecretExpiresAt]
+	if !ok {
+		return time.Time{}, false
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		return time.Time{}, true // unreadable: treat as due, the safe way to end it
+	}
+	return t, true
+}
+
+// rotatedAt reads when the current secret was issued.
+func rotatedAt(sec *corev1.Secret) (time.Time, bool) {
+	if sec == nil {
+		return time.Time{}, false
+	}
+	t, err := time.Parse(time.RFC3339, sec.Annotations[v1alpha1.AnnotationRotatedAt])
+	return t, err == nil
+}
+
+// ensureSecret makes the client Secret hold the bound client's credentials. A secret
+// lost from a client whose secret the operator owns is recovered by rotation.
+func (r *OAuthClientReconciler) ensureSecret(ctx context.Context, p *pass) error {
+	sec, err := r.clientSecret(ctx, p)
+	if err != nil {
+		return err
+	}
+	p.secret = sec
+	if p.remote.TokenEndpointAuthMethod == cfapi.AuthMethodNone {
+		_, err := r.updateSecret(ctx, p, secretChange{})
+		return err
+	}
+	held := heldSecret(sec, p.boundID)
+	_, overlapRecorded := previousExpiry(sec)
+	ownsSecrets := p.createdByUs || p.obj.Spec.SecretRotation != nil
+	switch {
+	case held == "" && p.createdByUs:
+		return r.recoverSecret(ctx, p, "was missing from Secret "+p.obj.SecretName())
+	case held != "" && ownsSecrets && p.remote.HasRotatedSecret && !overlapRecorded:
+		return r.recoverSecret(ctx, p, "was rotated in Cloudflare but the new secret never reached Secret "+p.obj.SecretName())
+	case held == "":
+		p.secretUnknown = true
+	}
+	_, err = r.updateSecret(ctx, p, secretChange{})
+	return err
+}
+
+// storeCreatedSecret writes the secret Create returned. Its rotation-id is the spec's
+// current one: a fresh secret satisfies the rotation the spec asks for.
+func (r *OAuthClientReconciler) storeCreatedSecret(ctx context.Context, p *pass, secret string) error {
+	_, err := r.updateSecret(ctx, p, secretChange{
+		clientSecret: secret,
+		previous:     ptrTo(""),
+		annotations: map[string]string{
+			v1alpha1.AnnotationRotationID:              specRotationID(p.obj),
+			v1alpha1.AnnotationPreviousSecretExpiresAt: "",
+		},
+	})
+	return err
+}
+
+// recoverSecret obtains a secret we can hand out when ours is lost: delete any rotated
+// secret (Cloudflare keeps at most two, and no consumer can rely on it), rotate, store
+// the new secret with an overlap that ends now, then delete the old one. Every step is
+// recorded in the Secret first, so an interruption resumes instead of repeating.
+func (r *OAuthClientReconciler) recoverSecret(ctx context.Context, p *pass, what string) error {
+	account, id := p.obj.Spec.AccountID, p.boundID
+	if p.remote.HasRotatedSecret {
+		if err := r.deleteRotated(ctx, p); err != nil {
+			return err
+		}
+	}
+	secret, err := p.api.RotateOAuthClientSecret(ctx, account, id)
+	if err != nil {
+		return err
+	}
+	r.markRotated(p, true)
+	if _, err := r.updateSecret(ctx, p, secretChange{
+		clientSecret: secret,
+		previous:     ptrTo(""),
+		annotations: map[string]string{
+			v1alpha1.AnnotationRotationID:              specRotationID(p.obj),
+			v1alpha1.AnnotationPreviousSecretExpiresAt: r.now().UTC().Format(time.RFC3339),
+		},
+	}); err != nil {
+		return err
+	}
+	if err := r.finishOverlap(ctx, p); err != nil {
+		return err
+	}
+	r.Recorder.Eventf(p.obj, nil, corev1.EventTypeWarning, "SecretRecovered", "Rotate",
+		"the client secret %s; rotated it in Cloudflare and stored the new one", what)
+	return nil
+}
+
+// finishOverlap deletes the previous secret in Cloudflare, then from the Secret.
+func (r *OAuthClientReconciler) finishOverlap(ctx context.Context, p *pass) error {
+	if p.remote.HasRotatedSecret {
+		if err := r.deleteRotated(ctx, p); err != nil {
+			return err
+		}
+	}
+	_, err := r.updateSecret(ctx, p, secretChange{
+		previous:    ptrTo(""),
+		annotations: map[string]string{v1alpha1.AnnotationPreviousSecretExpiresAt: ""},
+	})
+	return err
+}
+
+// deleteRotated deletes the client's rotated (old) secret; nothing to delete is done.
+func (r *OAuthClientReconciler) deleteRotated(ctx context.Context, p *pass) error {
+	err := p.api.DeleteRotatedOAuthClientSecret(ctx, p.obj.Spec.AccountID, p.boundID)
+	if err != nil && !cfapi.IsNotFound(err) && !cfapi.IsValidation(err) {
+		return err
+	}
+	r.markRotated(p, false)
+	return nil
+}
+
+// markRotated records has_rotated_secret after our own rotate or delete-rotated call.
+func (r *OAuthClientReconciler) markRotated(p *pass, rotated bool) {
+	r.snapshots.Update(p.account, p.boundID, func(c *cfapi.OAuthClient) { c.HasRotatedSecret = rotated })
+	p.remote.HasRotatedSecret = rotated
+}
+
+// clientSecret returns the object's client Secret, nil when it does not exist, or an
+// error when a Secret of that name belongs to someone else.
+func (r *OAuthClientReconciler) clientSecret(ctx context.Context, p *pass) (*corev1.Secret, error) {
+	key := client.ObjectKey{Namespace: p.obj.Namespace, Name: p.obj.SecretName()}
+	sec, err := r.secrets.get(ctx, key)
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !metav1.IsControlledBy(sec, p.obj) {
+		return nil, &stalledError{reason: v1alpha1.ReasonSecretConflict,
+			message: fmt.Sprintf("Secret %s exists and is not owned by this OAuthClient; choose another spec.secretRef.name or delete it", key)}
+	}
+	return sec, nil
+}
+
+// updateSecret applies a change to the client Secret (creating it if needed) and writes
+// it when anything differs. Secrets and rotation records of a different client (after a
+// re-create) are dropped.
+func (r *OAuthClientReconciler) updateSecret(ctx context.Context, p *pass, ch secretChange) (*corev1.Secret, error) {
+	obj := p.obj
+	existing, err := r.clientSecret(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: obj.Namespace, Name: obj.SecretName()}, Type: corev1.SecretTypeOpaque}
+	sameClient := existing != nil && string(existing.Data[v1alpha1.SecretKeyClientID]) == p.boundID
+	if existing != nil {
+		sec = existing.DeepCopy()
+	}
+	if !sameClient {
+		for _, k := range []string{v1alpha1.AnnotationRotationID, v1alpha1.AnnotationPreviousSecretExpiresAt} {
+			delete(sec.Annotations, k)
+		}
+	}
+
+	data := map[string][]byte{
+		v1alpha1.SecretKeyClientID:  []byte(p.boundID),
+		v1alpha1.SecretKeyAccountID: []byte(obj.Spec.AccountID),
+	}
+	if r.Issuer != "" {
+		data[v1alpha1.SecretKeyIssuer] = []byte(r.Issuer)
+	}
+	if sameClient {
+		for _, k := range []string{v1alpha1.SecretKeyClientSecret, v1alpha1.SecretKeyPreviousClientSecret} {
+			if v, ok := existing.Data[k]; ok {
+				data[k] = v
+			}
+		}
+	}
+	if ch.clientSecret != "" {
+		data[v1alpha1.SecretKeyClientSecret] = []byte(ch.clientSecret)
+	}
+	if ch.previous != nil {
+		if *ch.previous == "" {
+			delete(data, v1alpha1.SecretKeyPreviousClientSecret)
+		} else {
+			data[v1alpha1.SecretKeyPreviousClientSecret] = []byte(*ch.previous)
+		}
+	}
+	if p.remote.TokenEndpointAuthMethod == cfapi.AuthMethodNone {
+		delete(data, v1alpha1.SecretKeyClientSecret)
+		delete(data, v1alpha1.SecretKeyPreviousClientSecret)
+	}
+
+	if sec.Annotations == nil {
+		sec.Annotations = map[string]string{}
+	}
+	for k, v := range ch.annotations {
+		if v == "" {
+			delete(sec.Annotations, k)
+		} else {
+			sec.Annotations[k] = v
+		}
+	}
+	newSecret := data[v1alpha1.SecretKeyClientSecret] != nil &&
+		(existing == nil || string(existing.Data[v1alpha1.SecretKeyClientSecret]) != string(data[v1alpha1.SecretKeyClientSecret]))
+	if newSecret {
+		sec.Annotations[v1alpha1.AnnotationRotatedAt] = r.now().UTC().Format(time.RFC3339)
+	}
+	if len(sec.Annotations) == 0 {
+		sec.Annotations = nil
+	}
+	sec.Data, sec.StringData = data, nil
+	if sec.Labels == nil {
+		sec.Labels = map[string]string{}
+	}
+	sec.Labels[v1alpha1.LabelManagedBy] = v1alpha1.ManagerName
+	sec.Labels[v1alpha1.LabelOAuthClient] = obj.Name
+	if err := controllerutil.SetControllerReference(obj, sec, r.Scheme()); err != nil {
+		return nil, err
+	}
+	obj.Status.SecretName = sec.Name
+	if existing != nil && equality.Semantic.DeepEqual(existing, sec) {
+		p.secret = existing
+		return existing, nil
+	}
+	if existing == nil {
+		err = r.Create(ctx, sec)
+	} else {
+		err = r.Update(ctx, sec)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("writing Secret %s: %w", sec.Name, err)
+	}
+	r.secrets.remember(sec)
+	p.secret = sec
+	if newSecret {
+		r.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, "SecretWritten", "WriteSecret", "wrote client credentials to Secret %s", sec.Name)
+	}
+	return sec, nil
+}
+
+// mirrorRotationStatus copies the Secret's rotation record into status.
+func mirrorRotationStatus(obj *v1alpha1.OAuthClient, sec *corev1.Secret) {
+	if sec == nil || (obj.Spec.SecretRotation == nil && sec.Annotations[v1alpha1.AnnotationPreviousSecretExpiresAt] == "") {
+		obj.Status.SecretRotation = nil
+		return
+	}
+	st := &v1alpha1.SecretRotationStatus{LastRotationID: sec.Annotations[v1alpha1.AnnotationRotationID]}
+	if t, ok := rotatedAt(sec); ok {
+		st.LastRotatedAt = &metav1.Time{Time: t}
+	}
+	if t, ok := previousExpiry(sec); ok {
+		st.PreviousSecretExpiresAt = &metav1.Time{Time: t.UTC().Truncate(time.Second)}
+	}
+	obj.Status.SecretRotation = st
+}
+
+func specRotationID(obj *v1alpha1.OAuthClient) string {
+	if obj.Spec.SecretRotation == nil {
+		return ""
+	}
+	return obj.Spec.SecretRotation.RotationID
+}
+
+func ptrTo[T any](v T) *T { return &v }

@@ -167,8 +167,8 @@ func (r *OAuthClientReconciler) reconcileNormal(ctx context.Context, p *pass) (c
 	if err := r.connect(ctx, p); err != nil {
 		return r.outcome(ctx, p, err)
 	}
-	if wait := r.snapshots.BlockedFor(p.credsKey); wait > 0 {
-		return r.rateLimited(ctx, p, wait)
+	if pause := r.snapshots.BlockedFor(p.credsKey); pause > 0 {
+		return r.rateLimited(ctx, p, pause)
 	}
 	if !p.obj.Observing() {
 		if err := r.patchMeta(ctx, p.obj, func(o *v1alpha1.OAuthClient) { controllerutil.AddFinalizer(o, v1alpha1.Finalizer) }); err != nil {
@@ -652,8 +652,8 @@ func (r *OAuthClientReconciler) deleteRemote(ctx context.Context, p *pass) error
 	if err := r.connect(ctx, p); err != nil {
 		return err
 	}
-	if wait := r.snapshots.BlockedFor(p.credsKey); wait > 0 {
-		return &rateLimitedError{wait: wait}
+	if pause := r.snapshots.BlockedFor(p.credsKey); pause > 0 {
+		return &rateLimitedError{wait: pause}
 	}
 	obj := p.obj
 	if obj.Annotations[v1alpha1.AnnotationCreateIntent] != "" && obj.AdoptedClientID() == "" {

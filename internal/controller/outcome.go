@@ -108,15 +108,15 @@ func (r *OAuthClientReconciler) outcome(ctx context.Context, p *pass, err error)
 
 // rateLimited pauses the object until the credentials may call again, spreading the
 // wake-ups so the objects sharing a token do not return as a herd.
-func (r *OAuthClientReconciler) rateLimited(ctx context.Context, p *pass, wait time.Duration) (ctrl.Result, error) {
+func (r *OAuthClientReconciler) rateLimited(ctx context.Context, p *pass, pause time.Duration) (ctrl.Result, error) {
 	obj := p.obj
 	if ready := meta.FindStatusCondition(obj.Status.Conditions, v1alpha1.ConditionReady); ready == nil || ready.Reason != v1alpha1.ReasonRateLimited {
 		r.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, v1alpha1.ReasonRateLimited, "Reconcile",
-			"Cloudflare's rate limit is exhausted for these credentials; retrying in %s", wait.Round(time.Second))
-		logf.FromContext(ctx).V(1).Info("rate limited", "credentials", p.credsKey, "wait", wait)
+			"Cloudflare's rate limit is exhausted for these credentials; retrying in %s", pause.Round(time.Second))
+		logf.FromContext(ctx).V(1).Info("rate limited", "credentials", p.credsKey, "wait", pause)
 	}
-	markProgressing(obj, v1alpha1.ReasonRateLimited, fmt.Sprintf("Cloudflare's rate limit is exhausted for these credentials; retrying in %s", wait.Round(time.Second)))
-	return ctrl.Result{RequeueAfter: jitterUp(wait)}, nil
+	markProgressing(obj, v1alpha1.ReasonRateLimited, fmt.Sprintf("Cloudflare's rate limit is exhausted for these credentials; retrying in %s", pause.Round(time.Second)))
+	return ctrl.Result{RequeueAfter: jitterUp(pause)}, nil
 }
 
 // jitterUp adds up to 20% (at most a minute) to d.

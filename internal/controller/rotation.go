@@ -97,7 +97,7 @@ func (r *OAuthClientReconciler) rotate(ctx context.Context, p *pass, sr *v1alpha
 		overlap = sr.Overlap.Duration
 	}
 	expires := r.now().Add(overlap)
-	if _, err := r.updateSecret(ctx, p, secretChange{
+	if err := r.updateSecret(ctx, p, secretChange{
 		clientSecret: secret,
 		previous:     &old,
 		annotations: map[string]string{

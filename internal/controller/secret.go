@@ -80,7 +80,7 @@ func (r *OAuthClientReconciler) ensureSecret(ctx context.Context, p *pass) error
 	}
 	p.secret = sec
 	if p.remote.TokenEndpointAuthMethod == cfapi.AuthMethodNone {
-		_, err := r.updateSecret(ctx, p, secretChange{})
+		err := r.updateSecret(ctx, p, secretChange{})
 		return err
 	}
 	held := heldSecret(sec, p.boundID)
@@ -94,14 +94,14 @@ func (r *OAuthClientReconciler) ensureSecret(ctx context.Context, p *pass) error
 	case held == "":
 		p.secretUnknown = true
 	}
-	_, err = r.updateSecret(ctx, p, secretChange{})
+	err = r.updateSecret(ctx, p, secretChange{})
 	return err
 }
 
 // storeCreatedSecret writes the secret Create returned. Its rotation-id is the spec's
 // current one: a fresh secret satisfies the rotation the spec asks for.
 func (r *OAuthClientReconciler) storeCreatedSecret(ctx context.Context, p *pass, secret string) error {
-	_, err := r.updateSecret(ctx, p, secretChange{
+	err := r.updateSecret(ctx, p, secretChange{
 		clientSecret: secret,
 		previous:     ptrTo(""),
 		annotations: map[string]string{
@@ -128,7 +128,7 @@ func (r *OAuthClientReconciler) recoverSecret(ctx context.Context, p *pass, what
 		return err
 	}
 	r.markRotated(p, true)
-	if _, err := r.updateSecret(ctx, p, secretChange{
+	if err := r.updateSecret(ctx, p, secretChange{
 		clientSecret: secret,
 		previous:     ptrTo(""),
 		annotations: map[string]string{
@@ -153,7 +153,7 @@ func (r *OAuthClientReconciler) finishOverlap(ctx context.Context, p *pass) erro
 			return err
 		}
 	}
-	_, err := r.updateSecret(ctx, p, secretChange{
+	err := r.updateSecret(ctx, p, secretChange{
 		previous:    ptrTo(""),
 		annotations: map[string]string{v1alpha1.AnnotationPreviousSecretExpiresAt: ""},
 	})
@@ -194,14 +194,14 @@ func (r *OAuthClientReconciler) clientSecret(ctx context.Context, p *pass) (*cor
 	return sec, nil
 }
 
-// updateSecret applies a change to the client Secret (creating it if needed) and writes
-// it when anything differs. Secrets and rotation records of a different client (after a
+// updateSecret applies a change to the client Secret (creating it if needed), writes it
+// when anything differs, and leaves the result in p.secret. Secrets and rotation records of a different client (after a
 // re-create) are dropped.
-func (r *OAuthClientReconciler) updateSecret(ctx context.Context, p *pass, ch secretChange) (*corev1.Secret, error) {
+func (r *OAuthClientReconciler) updateSecret(ctx context.Context, p *pass, ch secretChange) error {
 	obj := p.obj
 	existing, err := r.clientSecret(ctx, p)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: obj.Namespace, Name: obj.SecretName()}, Type: corev1.SecretTypeOpaque}
 	sameClient := existing != nil && string(existing.Data[v1alpha1.SecretKeyClientID]) == p.boundID
@@ -214,35 +214,7 @@ func (r *OAuthClientReconciler) updateSecret(ctx context.Context, p *pass, ch se
 		}
 	}
 
-	data := map[string][]byte{
-		v1alpha1.SecretKeyClientID:  []byte(p.boundID),
-		v1alpha1.SecretKeyAccountID: []byte(obj.Spec.AccountID),
-	}
-	if r.Issuer != "" {
-		data[v1alpha1.SecretKeyIssuer] = []byte(r.Issuer)
-	}
-	if sameClient {
-		for _, k := range []string{v1alpha1.SecretKeyClientSecret, v1alpha1.SecretKeyPreviousClientSecret} {
-			if v, ok := existing.Data[k]; ok {
-				data[k] = v
-			}
-		}
-	}
-	if ch.clientSecret != "" {
-		data[v1alpha1.SecretKeyClientSecret] = []byte(ch.clientSecret)
-	}
-	if ch.previous != nil {
-		if *ch.previous == "" {
-			delete(data, v1alpha1.SecretKeyPreviousClientSecret)
-		} else {
-			data[v1alpha1.SecretKeyPreviousClientSecret] = []byte(*ch.previous)
-		}
-	}
-	if p.remote.TokenEndpointAuthMethod == cfapi.AuthMethodNone {
-		delete(data, v1alpha1.SecretKeyClientSecret)
-		delete(data, v1alpha1.SecretKeyPreviousClientSecret)
-	}
-
+	data := r.secretData(p, existing, sameClient, ch)
 	if sec.Annotations == nil {
 		sec.Annotations = map[string]string{}
 	}
@@ -268,12 +240,12 @@ func (r *OAuthClientReconciler) updateSecret(ctx context.Context, p *pass, ch se
 	sec.Labels[v1alpha1.LabelManagedBy] = v1alpha1.ManagerName
 	sec.Labels[v1alpha1.LabelOAuthClient] = obj.Name
 	if err := controllerutil.SetControllerReference(obj, sec, r.Scheme()); err != nil {
-		return nil, err
+		return err
 	}
 	obj.Status.SecretName = sec.Name
 	if existing != nil && equality.Semantic.DeepEqual(existing, sec) {
 		p.secret = existing
-		return existing, nil
+		return nil
 	}
 	if existing == nil {
 		err = r.Create(ctx, sec)
@@ -281,14 +253,46 @@ func (r *OAuthClientReconciler) updateSecret(ctx context.Context, p *pass, ch se
 		err = r.Update(ctx, sec)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("writing Secret %s: %w", sec.Name, err)
+		return fmt.Errorf("writing Secret %s: %w", sec.Name, err)
 	}
 	r.secrets.remember(sec)
 	p.secret = sec
 	if newSecret {
 		r.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, "SecretWritten", "WriteSecret", "wrote client credentials to Secret %s", sec.Name)
 	}
-	return sec, nil
+	return nil
+}
+
+// secretData is the data the client Secret must hold after the change.
+func (r *OAuthClientReconciler) secretData(p *pass, existing *corev1.Secret, sameClient bool, ch secretChange) map[string][]byte {
+	data := map[string][]byte{
+		v1alpha1.SecretKeyClientID:  []byte(p.boundID),
+		v1alpha1.SecretKeyAccountID: []byte(p.obj.Spec.AccountID),
+	}
+	if r.Issuer != "" {
+		data[v1alpha1.SecretKeyIssuer] = []byte(r.Issuer)
+	}
+	if p.remote.TokenEndpointAuthMethod == cfapi.AuthMethodNone {
+		return data // public clients have no secret
+	}
+	if sameClient {
+		for _, k := range []string{v1alpha1.SecretKeyClientSecret, v1alpha1.SecretKeyPreviousClientSecret} {
+			if v, ok := existing.Data[k]; ok {
+				data[k] = v
+			}
+		}
+	}
+	if ch.clientSecret != "" {
+		data[v1alpha1.SecretKeyClientSecret] = []byte(ch.clientSecret)
+	}
+	switch {
+	case ch.previous == nil:
+	case *ch.previous == "":
+		delete(data, v1alpha1.SecretKeyPreviousClientSecret)
+	default:
+		data[v1alpha1.SecretKeyPreviousClientSecret] = []byte(*ch.previous)
+	}
+	return data
 }
 
 // mirrorRotationStatus copies the Secret's rotation record into status.

@@ -1,19 +1,23 @@
 package controller_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"go.uber.org/zap/zapcore"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -40,8 +44,9 @@ import (
 // Secrets, Events, and the exact Cloudflare calls made.
 
 const (
-	testToken  = "suite-token-8f1c2d"
-	syncPeriod = 2 * time.Second
+	testToken    = "suite-token-8f1c2d"
+	hygieneToken = "HYGIENE-token-6d1f0a9c3b"
+	syncPeriod   = 2 * time.Second
 )
 
 var (
@@ -64,7 +69,8 @@ func TestController(t *testing.T) {
 }
 
 var _ = BeforeSuite(func() {
-	logf.SetLogger(zap.New(zap.WriteTo(GinkgoWriter), zap.UseDevMode(true)))
+	// Every log line, debug included, is also kept for the secret-hygiene test.
+	logf.SetLogger(zap.New(zap.WriteTo(io.MultiWriter(GinkgoWriter, &capturedLogs)), zap.UseDevMode(true), zap.Level(zapcore.Level(-5))))
 	var err error
 	env, err = testenv.Start()
 	Expect(err).NotTo(HaveOccurred())
@@ -75,7 +81,7 @@ var _ = BeforeSuite(func() {
 	k8sClient, err = client.New(env.Config, client.Options{Scheme: scheme})
 	Expect(err).NotTo(HaveOccurred())
 
-	emu = cfemu.New(cfemu.Options{Tokens: map[string][]string{testToken: nil}})
+	emu = cfemu.New(cfemu.Options{Tokens: map[string][]string{testToken: nil, hygieneToken: nil}})
 	srv := httptest.NewServer(emu)
 	DeferCleanup(srv.Close)
 	emuURL = srv.URL + "/client/v4"
@@ -116,6 +122,26 @@ var _ = AfterSuite(func() {
 		Expect(env.Stop()).To(Succeed())
 	}
 })
+
+// lockedBuffer is a concurrency-safe log sink.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+var capturedLogs lockedBuffer
 
 // noWatch adapts the manager's client to interceptor.NewClient; the reconciler never
 // watches through its client.

@@ -61,11 +61,15 @@ type objectsCollector struct {
 // RegisterObjectsCollector registers the oauthclients gauge, read from reader (the
 // manager's cache).
 func RegisterObjectsCollector(reader client.Reader) error {
-	return metrics.Registry.Register(&objectsCollector{
+	return metrics.Registry.Register(newObjectsCollector(reader))
+}
+
+func newObjectsCollector(reader client.Reader) *objectsCollector {
+	return &objectsCollector{
 		reader: reader,
 		desc: prometheus.NewDesc("oauthclients", "OAuthClient objects by verification status, visibility and readiness.",
 			[]string{"verification_status", "visibility", "ready"}, nil),
-	})
+	}
 }
 
 func (c *objectsCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }

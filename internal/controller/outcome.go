@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"strings"
 	"time"
 
@@ -72,8 +73,10 @@ func (r *OAuthClientReconciler) outcome(ctx context.Context, p *pass, err error)
 		}
 		return ctrl.Result{}, nil
 	case errors.As(err, &limited) && limited.paced:
-		markProgressing(obj, v1alpha1.ReasonRateLimited, fmt.Sprintf(
-			"pacing Cloudflare calls to stay within the request budget of these credentials; next slot in %s", limited.wait.Round(time.Second)))
+		// No durations in messages: a message that changes every pass is a status write
+		// every pass.
+		markProgressing(obj, v1alpha1.ReasonRateLimited,
+			"pacing Cloudflare calls to stay within the request budget of these credentials (--cloudflare-request-budget)")
 		return ctrl.Result{RequeueAfter: jitterUp(limited.wait)}, nil
 	case errors.As(err, &limited):
 		return r.rateLimited(ctx, p, limited.wait)
@@ -115,7 +118,7 @@ func (r *OAuthClientReconciler) rateLimited(ctx context.Context, p *pass, pause 
 			"Cloudflare's rate limit is exhausted for these credentials; retrying in %s", pause.Round(time.Second))
 		logf.FromContext(ctx).V(1).Info("rate limited", "credentials", p.credsKey, "wait", pause)
 	}
-	markProgressing(obj, v1alpha1.ReasonRateLimited, fmt.Sprintf("Cloudflare's rate limit is exhausted for these credentials; retrying in %s", pause.Round(time.Second)))
+	markProgressing(obj, v1alpha1.ReasonRateLimited, "Cloudflare's rate limit is exhausted for these credentials; waiting for its Retry-After")
 	return ctrl.Result{RequeueAfter: jitterUp(pause)}, nil
 }
 
@@ -126,11 +129,19 @@ func jitterUp(d time.Duration) time.Duration {
 }
 
 // describe renders an error for a condition message: Cloudflare's own messages and
-// field pointers when there are some.
+// field pointers when there are some. It leaves out what changes on every attempt (ray
+// ids, local ports), so a repeating failure does not rewrite status on every retry.
 func describe(err error) string {
 	apiErr, ok := asAPIError(err)
-	if !ok || len(apiErr.Errors) == 0 {
+	switch {
+	case !ok:
 		return err.Error()
+	case apiErr.StatusCode == 0:
+		return fmt.Sprintf("Cloudflare did not answer %s %s (timeout or connection failure)", apiErr.Method, apiErr.Path)
+	case len(apiErr.Errors) == 0 && apiErr.StatusCode < 300:
+		return fmt.Sprintf("Cloudflare sent an unusable response to %s %s (HTTP %d)", apiErr.Method, apiErr.Path, apiErr.StatusCode)
+	case len(apiErr.Errors) == 0:
+		return fmt.Sprintf("Cloudflare answered %s %s with HTTP %d %s", apiErr.Method, apiErr.Path, apiErr.StatusCode, http.StatusText(apiErr.StatusCode))
 	}
 	parts := make([]string, 0, len(apiErr.Errors))
 	for _, e := range apiErr.Errors {

@@ -41,6 +41,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -86,6 +87,7 @@ type OAuthClientReconciler struct {
 
 	snapshots *Snapshots
 	scopes    *scopeCatalogs
+	lastCreds sync.Map // types.UID -> cfapi.Credentials
 	apis      *apiClients
 	secrets   *secretStore
 	now       func() time.Time
@@ -206,11 +208,22 @@ func (r *OAuthClientReconciler) reconcileNormal(ctx context.Context, p *pass) (c
 }
 
 // connect resolves credentials and the Cloudflare client for the object's account.
+//
+// The last credentials that worked for each object are remembered, so that deleting a
+// namespace, which removes the credentials Secret and the object together, can still
+// delete the remote client instead of leaving the object stuck on its finalizer.
 func (r *OAuthClientReconciler) connect(ctx context.Context, p *pass) error {
 	creds, err := r.credentials(ctx, p.obj)
+	var credErr *credentialsError
+	if errors.As(err, &credErr) && !p.obj.DeletionTimestamp.IsZero() {
+		if last, ok := r.lastCreds.Load(p.obj.UID); ok {
+			creds, err = last.(cfapi.Credentials), nil
+		}
+	}
 	if err != nil {
 		return err
 	}
+	r.lastCreds.Store(p.obj.UID, creds)
 	api, key, err := r.apis.get(creds)
 	if err != nil {
 		return &stalledError{reason: v1alpha1.ReasonInvalidCredentials, message: "the Cloudflare credentials are unusable: " + err.Error()}
@@ -637,13 +650,21 @@ func (r *OAuthClientReconciler) reconcileDelete(ctx context.Context, p *pass) (c
 		return ctrl.Result{}, nil
 	}
 	if !obj.OrphanOnDelete() && !obj.Observing() {
-		if err := r.deleteRemote(ctx, p); err != nil {
+		err := r.deleteRemote(ctx, p)
+		var credErr *credentialsError
+		if errors.As(err, &credErr) {
+			// Without credentials the client cannot be deleted: say so loudly, and how
+			// to release the object, rather than block namespace deletion silently.
+			err = &deletionBlockedError{cause: err}
+		}
+		if err != nil {
 			return r.outcome(ctx, p, err)
 		}
 	}
 	if err := r.patchMeta(ctx, obj, func(o *v1alpha1.OAuthClient) { controllerutil.RemoveFinalizer(o, v1alpha1.Finalizer) }); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
+	r.lastCreds.Delete(obj.UID)
 	return ctrl.Result{}, nil
 }
 

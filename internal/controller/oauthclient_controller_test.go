@@ -380,6 +380,18 @@ var _ = Describe("OAuthClient controller", func() {
 		Expect(count(writes(account), routeDelete)).To(Equal(1))
 	})
 
+	It("still deletes the remote client when the credentials Secret went first (namespace deletion)", func() {
+		Expect(k8sClient.Create(ctx(), confidential(ns, "teardown", account))).To(Succeed())
+		id := waitReady(ns, "teardown").Status.ClientID
+		Expect(k8sClient.Delete(ctx(), &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "cf"}})).To(Succeed())
+		Expect(k8sClient.Delete(ctx(), get(ns, "teardown"))).To(Succeed())
+		Eventually(func() bool {
+			return apierrors.IsNotFound(k8sClient.Get(ctx(), client.ObjectKey{Namespace: ns, Name: "teardown"}, &v1alpha1.OAuthClient{}))
+		}, 10*time.Second).Should(BeTrue())
+		_, exists := emu.GetClient(account, id)
+		Expect(exists).To(BeFalse())
+	})
+
 	It("keeps the finalizer when Cloudflare refuses the deletion, until the policy becomes Orphan", func() {
 		Expect(k8sClient.Create(ctx(), confidential(ns, "stuck", account))).To(Succeed())
 		id := waitReady(ns, "stuck").Status.ClientID

@@ -63,6 +63,11 @@ func (r *OAuthClientReconciler) outcome(ctx context.Context, p *pass, err error)
 	var blocked *deletionBlockedError
 	retryAfter, isRateLimited := cfapi.IsRateLimited(err)
 	switch {
+	case errors.As(err, &blocked):
+		markStalled(obj, v1alpha1.ReasonDeletionBlocked, "cannot delete the Cloudflare client ("+describe(blocked.cause)+
+			"); fix the credentials, or set spec.deletionPolicy: Orphan to release this object and keep the client")
+		r.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, v1alpha1.ReasonDeletionBlocked, "Delete", "cannot delete the Cloudflare client: %s", describe(blocked.cause))
+		return ctrl.Result{RequeueAfter: wait.Jitter(slowRetry, 0.1)}, nil
 	case errors.As(err, &credErr):
 		markStalled(obj, credErr.reason, credErr.message)
 		return ctrl.Result{}, nil
@@ -86,11 +91,6 @@ func (r *OAuthClientReconciler) outcome(ctx context.Context, p *pass, err error)
 		}
 		r.snapshots.Block(p.credsKey, r.now().Add(retryAfter))
 		return r.rateLimited(ctx, p, retryAfter)
-	case errors.As(err, &blocked):
-		markStalled(obj, v1alpha1.ReasonDeletionBlocked, "Cloudflare refused to delete the client ("+describe(blocked.cause)+
-			"); fix the credentials, or set spec.deletionPolicy: Orphan to release this object and keep the client")
-		r.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, v1alpha1.ReasonDeletionBlocked, "Delete", "Cloudflare refused the deletion: %s", describe(blocked.cause))
-		return ctrl.Result{RequeueAfter: wait.Jitter(slowRetry, 0.1)}, nil
 	case cfapi.IsUnauthorized(err):
 		markStalled(obj, v1alpha1.ReasonUnauthorized, "Cloudflare rejected the credentials: "+describe(err))
 		return ctrl.Result{RequeueAfter: wait.Jitter(slowRetry, 0.1)}, nil

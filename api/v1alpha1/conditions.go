@@ -22,9 +22,6 @@ const (
 // Condition reasons. They are CamelCase and stable: alerts and scripts may match on them.
 const (
 	ReasonReconciled          = "Reconciled"
-	ReasonProgressing         = "Progressing"
-	ReasonCreated             = "Created"
-	ReasonAdopted             = "Adopted"
 	ReasonCredentialsNotFound = "CredentialsNotFound"
 	ReasonInvalidCredentials  = "InvalidCredentials"
 	ReasonUnauthorized        = "Unauthorized"
@@ -35,7 +32,6 @@ const (
 	ReasonCloudflareError     = "CloudflareError"
 	ReasonDriftDetected       = "DriftDetected"
 	ReasonSecretConflict      = "SecretConflict"
-	ReasonDeleting            = "Deleting"
 	ReasonDeletionBlocked     = "DeletionBlocked"
 	// ReasonAwaitingVerification: promotion to public waits for Cloudflare to verify the
 	// client URI host.

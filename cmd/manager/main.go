@@ -7,16 +7,25 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/apimachinery/pkg/util/validation"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
@@ -44,12 +53,26 @@ func main() {
 		enableLeaderElection bool
 		secureMetrics        bool
 		enableHTTP2          bool
+		leaderElectionID     string
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", "0", "The address the metrics endpoint binds to. "+
 		"Use :8443 for HTTPS or :8080 for HTTP, or leave as 0 to disable the metrics service.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "The address the probe endpoint binds to.")
+	var leaderElectionNamespace string
+	var leaseDuration, renewDeadline, retryPeriod time.Duration
+	flag.StringVar(&leaderElectionNamespace, "leader-election-namespace", "",
+		"Namespace of the leader election Lease; defaults to the Pod's namespace in-cluster (required out of cluster).")
+	flag.DurationVar(&leaseDuration, "leader-elect-lease-duration", 15*time.Second,
+		"How long a non-leader waits before taking over a lease that was not renewed.")
+	flag.DurationVar(&renewDeadline, "leader-elect-renew-deadline", 10*time.Second,
+		"How long the leader keeps retrying to renew its lease before giving up leadership.")
+	flag.DurationVar(&retryPeriod, "leader-elect-retry-period", 2*time.Second,
+		"How often leader election clients retry.")
 	flag.BoolVar(&enableLeaderElection, "leader-elect", false,
 		"Enable leader election for controller manager. Enabling this will ensure there is only one active controller manager.")
+	flag.StringVar(&leaderElectionID, "leader-election-id", "cloudflare-oauth-operator.oauth-operator.dev",
+		"Name of the leader election Lease. Installs sharing a namespace (for example shards with different "+
+			"--label-selector) need different names, or only one of them runs.")
 	flag.BoolVar(&secureMetrics, "metrics-secure", true,
 		"If set, the metrics endpoint is served securely via HTTPS, with authentication and authorization.")
 	flag.BoolVar(&enableHTTP2, "enable-http2", false,
@@ -83,11 +106,19 @@ func main() {
 	}
 
 	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
-		Scheme:                 scheme,
-		Metrics:                metricsOptions,
-		HealthProbeBindAddress: probeAddr,
-		LeaderElection:         enableLeaderElection,
-		LeaderElectionID:       "cloudflare-oauth-operator.oauth-operator.dev",
+		Scheme:                  scheme,
+		Metrics:                 metricsOptions,
+		HealthProbeBindAddress:  probeAddr,
+		LeaderElection:          enableLeaderElection,
+		LeaderElectionID:        leaderElectionID,
+		LeaderElectionNamespace: leaderElectionNamespace,
+		LeaseDuration:           &leaseDuration,
+		RenewDeadline:           &renewDeadline,
+		RetryPeriod:             &retryPeriod,
+		// The process exits as soon as the manager stops, so releasing the lease on the
+		// way out is safe, and lets the standby replica take over at once.
+		LeaderElectionReleaseOnCancel: true,
+		Cache:                         op.cacheOptions(),
 	})
 	if err != nil {
 		setupLog.Error(err, "unable to create manager")
@@ -128,6 +159,8 @@ type operatorOptions struct {
 	maxConcurrentReconciles  int
 	requestBudget            string
 	benchPerObjectGET        bool
+	watchNamespaces          []string
+	labelSelector            labels.Selector
 }
 
 func envOr(name, def string) string {
@@ -156,6 +189,14 @@ func (o *operatorOptions) bindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.requestBudget, "cloudflare-request-budget", "1080/5m",
 		"Cloudflare requests allowed per set of credentials per window (N/DURATION), paced client-side below "+
 			"Cloudflare's 1200/5m so its 5-minute block is never triggered; 0 disables pacing.")
+	fs.Func("watch-namespaces",
+		"Comma-separated namespaces whose OAuthClients this install manages; empty (the default) means all. "+
+			"Secrets are then watched only in these namespaces, plus the default credentials Secret.",
+		o.setWatchNamespaces)
+	fs.Func("label-selector",
+		"Label selector (for example shard=a, or 'shard in (a,b)') restricting the OAuthClients this install manages, "+
+			"so that several installs can share one cluster. Empty (the default) means every OAuthClient.",
+		o.setLabelSelector)
 	fs.BoolVar(&o.benchPerObjectGET, "bench-per-object-get", false,
 		"Benchmark baseline only: observe each object with its own GET instead of the shared List. Never use in production.")
 }
@@ -183,6 +224,67 @@ func (o *operatorOptions) validate() error {
 		}
 	}
 	return nil
+}
+
+// setWatchNamespaces parses --watch-namespaces: a comma-separated list of namespace
+// names, deduplicated.
+func (o *operatorOptions) setWatchNamespaces(v string) error {
+	o.watchNamespaces = nil
+	for ns := range strings.SplitSeq(v, ",") {
+		ns = strings.TrimSpace(ns)
+		if ns == "" || slices.Contains(o.watchNamespaces, ns) {
+			continue
+		}
+		if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
+			return fmt.Errorf("%q is not a namespace name: %s", ns, strings.Join(errs, "; "))
+		}
+		o.watchNamespaces = append(o.watchNamespaces, ns)
+	}
+	return nil
+}
+
+// setLabelSelector parses --label-selector with the same syntax as kubectl -l.
+func (o *operatorOptions) setLabelSelector(v string) error {
+	o.labelSelector = nil
+	if strings.TrimSpace(v) == "" {
+		return nil
+	}
+	sel, err := labels.Parse(v)
+	if err != nil {
+		return err
+	}
+	o.labelSelector = sel
+	return nil
+}
+
+// cacheOptions scopes the manager's cache to what this install manages. The controller
+// watches Secrets (metadata only) to notice credential and client Secret changes; with
+// --watch-namespaces those informers cover the watched namespaces, plus the one default
+// credentials Secret in the operator's namespace, selected by name so that the operator
+// namespace's other Secrets stay out of memory.
+func (o *operatorOptions) cacheOptions() cache.Options {
+	var opts cache.Options
+	if len(o.watchNamespaces) > 0 {
+		opts.DefaultNamespaces = map[string]cache.Config{}
+		for _, ns := range o.watchNamespaces {
+			opts.DefaultNamespaces[ns] = cache.Config{}
+		}
+		if o.defaultCredentialsSecret != "" && !slices.Contains(o.watchNamespaces, o.namespace) {
+			secretNamespaces := maps.Clone(opts.DefaultNamespaces)
+			secretNamespaces[o.namespace] = cache.Config{
+				FieldSelector: fields.OneTermEqualSelector("metadata.name", o.defaultCredentialsSecret),
+			}
+			opts.ByObject = map[client.Object]cache.ByObject{&corev1.Secret{}: {Namespaces: secretNamespaces}}
+		}
+	}
+	if o.labelSelector != nil {
+		if opts.ByObject == nil {
+			opts.ByObject = map[client.Object]cache.ByObject{}
+		}
+		// Namespaces stays nil so it defaults to DefaultNamespaces.
+		opts.ByObject[&cloudflarev1alpha1.OAuthClient{}] = cache.ByObject{Label: o.labelSelector}
+	}
+	return opts
 }
 
 // envCredentials reads the operator-wide default credentials from the environment.

@@ -239,7 +239,14 @@ func (r *OAuthClientReconciler) observe(ctx context.Context, p *pass) error {
 	if r.PerObjectGET && boundIDOf(p.obj) != "" {
 		return r.observeByGET(ctx, p)
 	}
-	if _, err := r.snapshots.Ensure(ctx, p.account, time.Time{}, p.api); err != nil {
+	// While verification is pending, a snapshot older than the poll interval is not
+	// trusted: verification progress must show without waiting a full sync period. The
+	// List stays shared, so this costs at most one List per poll interval per account.
+	var notBefore time.Time
+	if v := p.obj.Status.ClientURIVerification; v != nil && (v.Status == cfapi.VerificationPending || v.Status == cfapi.VerificationInProgress) {
+		notBefore = r.now().Add(-r.VerificationPollInterval)
+	}
+	if _, err := r.snapshots.Ensure(ctx, p.account, notBefore, p.api); err != nil {
 		return err
 	}
 	obj := p.obj
@@ -383,6 +390,10 @@ func (r *OAuthClientReconciler) create(ctx context.Context, p *pass) error {
 		return err
 	}
 	if err := r.checkScopes(ctx, p); err != nil {
+		return err
+	}
+	// The secret will exist only in Create's response: make sure it can be stored.
+	if _, err := r.clientSecret(ctx, p); err != nil {
 		return err
 	}
 	previousID := p.boundID

@@ -355,6 +355,14 @@ var _ = Describe("OAuthClient controller", func() {
 		Expect(k8sClient.Create(ctx(), confidential(ns, "taken", account))).To(Succeed())
 		Eventually(readyReason(ns, "taken")).Should(Equal("False/" + v1alpha1.ReasonSecretConflict))
 		Expect(secretOf(ns, "taken-oauth-client").Data).To(Equal(map[string][]byte{"password": []byte("hunter2")}))
+		Expect(writes(account)).To(BeEmpty(), "no client is created while its secret could not be stored")
+
+		By("deleting the conflicting Secret lets the object converge without a spec change")
+		Expect(k8sClient.Delete(ctx(), secretOf(ns, "taken-oauth-client"))).To(Succeed())
+		waitReady(ns, "taken")
+		Expect(emu.Clients(account)).To(HaveLen(1))
+		Expect(writes(account)).To(ConsistOf(routeCreate))
+		secretIsLive(ns, "taken-oauth-client", account)
 	})
 
 	It("deletes the remote client under Delete and keeps it under Orphan", func() {

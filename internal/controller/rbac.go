@@ -4,9 +4,10 @@ package controller
 //
 // Secrets are cluster-wide because OAuthClients live in any namespace and the operator
 // must (a) read the credentials Secret each object names in its own namespace and
-// (b) create and update the client Secret it owns next to each object. The manager only
-// watches Secrets through a label-selected, metadata-scoped cache (see cmd/manager), so it
-// never holds every Secret of the cluster in memory; "list"/"watch" serve that cache.
+// (b) create and update the client Secret it owns next to each object. The manager
+// watches Secrets metadata-only (names, labels, resource versions; never data), scoped to
+// --watch-namespaces when set; "list"/"watch" serve that informer. Secret data is read
+// with "get", only for the Secrets objects reference.
 // There is no "delete": client Secrets are garbage-collected through owner references.
 
 // +kubebuilder:rbac:groups=cloudflare.oauth-operator.dev,resources=oauthclients,verbs=get;list;watch;update;patch

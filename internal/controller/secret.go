@@ -188,7 +188,7 @@ func (r *OAuthClientReconciler) clientSecret(ctx context.Context, p *pass) (*cor
 		return nil, err
 	}
 	if !metav1.IsControlledBy(sec, p.obj) {
-		return nil, &stalledError{reason: v1alpha1.ReasonSecretConflict,
+		return nil, &stalledError{reason: v1alpha1.ReasonSecretConflict, retry: slowRetry,
 			message: fmt.Sprintf("Secret %s exists and is not owned by this OAuthClient; choose another spec.secretRef.name or delete it", key)}
 	}
 	return sec, nil

@@ -26,6 +26,9 @@ const (
 	// indexClientID maps an object to "<accountID>/<clientID>" of every client ID it
 	// claims (spec, annotation, status), to find clients bound to another object.
 	indexClientID = "cloudflare.clientID"
+	// indexSecretName maps an object to the name of its client Secret, so that the
+	// deletion of a Secret that blocked it (SecretConflict) wakes it up.
+	indexSecretName = "cloudflare.secretName"
 )
 
 // SetupWithManager registers the controller, its field indexes and its watches.
@@ -43,6 +46,11 @@ func (r *OAuthClientReconciler) SetupWithManager(ctx context.Context, mgr ctrl.M
 		return err
 	}
 	if err := idx.IndexField(ctx, &v1alpha1.OAuthClient{}, indexClientID, claimedClientIDs); err != nil {
+		return err
+	}
+	if err := idx.IndexField(ctx, &v1alpha1.OAuthClient{}, indexSecretName, func(o client.Object) []string {
+		return []string{o.(*v1alpha1.OAuthClient).SecretName()}
+	}); err != nil {
 		return err
 	}
 
@@ -114,10 +122,12 @@ func (r *OAuthClientReconciler) objectsForSecret(ctx context.Context, sec client
 		}
 		return reqs
 	}
-	list := &v1alpha1.OAuthClientList{}
-	if err := r.List(ctx, list, client.InNamespace(sec.GetNamespace()), client.MatchingFields{indexCredentials: sec.GetName()}); err == nil {
-		for _, o := range list.Items {
-			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&o)})
+	for _, index := range []string{indexCredentials, indexSecretName} {
+		list := &v1alpha1.OAuthClientList{}
+		if err := r.List(ctx, list, client.InNamespace(sec.GetNamespace()), client.MatchingFields{index: sec.GetName()}); err == nil {
+			for _, o := range list.Items {
+				reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&o)})
+			}
 		}
 	}
 	def := r.DefaultCredentials.Secret

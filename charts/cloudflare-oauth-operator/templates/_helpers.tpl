@@ -1,0 +1,88 @@
+{{/* The release's full name, at most 63 characters. */}}
+{{- define "cfoo.fullname" -}}
+{{- if contains .Chart.Name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Labels that select the manager pods; they never change after install. */}}
+{{- define "cfoo.selectorLabels" -}}
+app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+control-plane: controller-manager
+{{- end -}}
+
+{{/* Labels of every object. */}}
+{{- define "cfoo.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end -}}
+
+{{- define "cfoo.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "cfoo.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "cfoo.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
+
+{{/*
+The manager's rules, identical to config/rbac/role.yaml (generated from the
++kubebuilder:rbac markers; a test keeps the two in sync). Secrets: get the credentials
+Secret an object names, create and update the client Secret the operator owns, and
+list/watch metadata only to notice changes; never delete (owner references do that).
+*/}}
+{{- define "cfoo.managerRules" -}}
+- apiGroups:
+  - ""
+  resources:
+  - secrets
+  verbs:
+  - create
+  - get
+  - list
+  - patch
+  - update
+  - watch
+- apiGroups:
+  - ""
+  - events.k8s.io
+  resources:
+  - events
+  verbs:
+  - create
+  - patch
+- apiGroups:
+  - cloudflare.oauth-operator.dev
+  resources:
+  - oauthclients
+  verbs:
+  - get
+  - list
+  - patch
+  - update
+  - watch
+- apiGroups:
+  - cloudflare.oauth-operator.dev
+  resources:
+  - oauthclients/finalizers
+  verbs:
+  - update
+- apiGroups:
+  - cloudflare.oauth-operator.dev
+  resources:
+  - oauthclients/status
+  verbs:
+  - get
+  - patch
+  - update
+{{- end -}}

@@ -1,0 +1,10 @@
+package main
+
+import "syscall"
+
+// childProcAttr puts the operator in its own process group, so that Ctrl-C reaches
+// only the demo, which then stops the operator before the control plane; and has the
+// kernel stop the operator should the demo die without cleaning up.
+func childProcAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -50,10 +51,17 @@ const maxPacingWait = 5 * time.Second
 // refills at Requests/Window with a burst of 1/20 of the budget, so no window can
 // hold more than the budget plus that burst. Cloudflare's Ratelimit header, when it
 // says fewer requests remain than the bucket would allow, slows the bucket down.
+//
+// It also honours Cloudflare's Retry-After itself: a call that waited for a slot while
+// another call got a 429 must not go out inside that 429's window.
 type pacedAPI struct {
 	api  CloudflareAPI
 	lim  *rate.Limiter
 	base rate.Limit
+	now  func() time.Time
+
+	mu           sync.Mutex
+	blockedUntil time.Time
 }
 
 func newPacedAPI(api CloudflareAPI, b RequestBudget) CloudflareAPI {
@@ -62,7 +70,7 @@ func newPacedAPI(api CloudflareAPI, b RequestBudget) CloudflareAPI {
 	}
 	burst := max(1, b.Requests/20)
 	base := rate.Limit(float64(b.Requests-burst) / b.Window.Seconds())
-	return &pacedAPI{api: api, lim: rate.NewLimiter(base, burst), base: base}
+	return &pacedAPI{api: api, lim: rate.NewLimiter(base, burst), base: base, now: time.Now}
 }
 
 // wait takes a token, or reports how long the object should wait instead.
@@ -103,13 +111,45 @@ func (p *pacedAPI) adapt() {
 	p.lim.SetLimit(min(p.base, allowed))
 }
 
+// blockedFor is how long Cloudflare's last Retry-After still forbids calls.
+func (p *pacedAPI) blockedFor() time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.blockedUntil.Sub(p.now())
+}
+
+// noteRateLimit records a 429's Retry-After.
+func (p *pacedAPI) noteRateLimit(err error) {
+	retryAfter, limited := cfapi.IsRateLimited(err)
+	if !limited {
+		return
+	}
+	if retryAfter <= 0 {
+		retryAfter = defaultRetryAfter
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if until := p.now().Add(retryAfter); until.After(p.blockedUntil) {
+		p.blockedUntil = until
+	}
+}
+
 func paced[T any](ctx context.Context, p *pacedAPI, call func() (T, error)) (T, error) {
+	var zero T
+	if d := p.blockedFor(); d > 0 {
+		return zero, &rateLimitedError{wait: d}
+	}
 	if err := p.wait(ctx); err != nil {
-		var zero T
 		return zero, err
 	}
+	// A 429 may have arrived while we waited for the slot.
+	if d := p.blockedFor(); d > 0 {
+		return zero, &rateLimitedError{wait: d}
+	}
 	defer p.adapt()
-	return call()
+	res, err := call()
+	p.noteRateLimit(err)
+	return res, err
 }
 
 func (p *pacedAPI) ListOAuthClients(ctx context.Context, accountID string) ([]cfapi.OAuthClient, error) {

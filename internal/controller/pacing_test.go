@@ -81,3 +81,39 @@ func TestPacingFollowsCloudflaresRemainingBudget(t *testing.T) {
 		t.Errorf("limit = %v after the budget recovered, want the configured %v", api.lim.Limit(), api.base)
 	}
 }
+
+// limitedOnce answers its first List with a 429.
+type limitedOnce struct {
+	CloudflareAPI
+	calls int
+}
+
+func (l *limitedOnce) ListOAuthClients(context.Context, string) ([]cfapi.OAuthClient, error) {
+	l.calls++
+	if l.calls == 1 {
+		return nil, &cfapi.APIError{StatusCode: 429, RetryAfter: 30 * time.Second}
+	}
+	return nil, nil
+}
+
+func TestPacingHonoursRetryAfter(t *testing.T) {
+	inner := &limitedOnce{}
+	api := newPacedAPI(inner, DefaultRequestBudget).(*pacedAPI)
+	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	api.now = func() time.Time { return now }
+	if _, err := api.ListOAuthClients(t.Context(), "a"); err == nil {
+		t.Fatal("want the 429")
+	}
+	_, err := api.ListOAuthClients(t.Context(), "a")
+	var limited *rateLimitedError
+	if !errors.As(err, &limited) || limited.paced || limited.wait != 30*time.Second {
+		t.Fatalf("call inside Retry-After: err = %v, want a rateLimitedError of 30s", err)
+	}
+	if inner.calls != 1 {
+		t.Fatalf("Cloudflare saw %d calls, want only the one that got the 429", inner.calls)
+	}
+	now = now.Add(31 * time.Second)
+	if _, err := api.ListOAuthClients(t.Context(), "a"); err != nil {
+		t.Fatalf("after Retry-After: %v", err)
+	}
+}

@@ -262,8 +262,11 @@ func (o *operatorOptions) setLabelSelector(v string) error {
 // --watch-namespaces those informers cover the watched namespaces, plus the one default
 // credentials Secret in the operator's namespace, selected by name so that the operator
 // namespace's other Secrets stay out of memory.
+//
+// Managed fields are stripped from every cached object: the operator never reads them,
+// and at thousands of objects they are a large share of the manager's memory.
 func (o *operatorOptions) cacheOptions() cache.Options {
-	var opts cache.Options
+	opts := cache.Options{DefaultTransform: cache.TransformStripManagedFields()}
 	if len(o.watchNamespaces) > 0 {
 		opts.DefaultNamespaces = map[string]cache.Config{}
 		for _, ns := range o.watchNamespaces {

@@ -65,11 +65,14 @@ func (s *secretStore) held(key types.NamespacedName) *corev1.Secret {
 	return nil
 }
 
-// remember records a Secret as read or as written by us.
+// remember records a Secret as read or as written by us (without its managed fields,
+// which nothing here reads).
 func (s *secretStore) remember(sec *corev1.Secret) {
+	held := sec.DeepCopy()
+	held.ManagedFields = nil
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.memo[client.ObjectKeyFromObject(sec)] = sec.DeepCopy()
+	s.memo[client.ObjectKeyFromObject(held)] = held
 }
 
 func (s *secretStore) forget(key types.NamespacedName) {

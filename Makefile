@@ -81,6 +81,11 @@ build: manifests generate fmt vet ## Build the manager binary into bin/manager.
 run: manifests generate fmt vet ## Run the manager against the cluster of the current kubeconfig.
 	go run ./cmd/manager
 
+.PHONY: bench
+bench: setup-envtest ## Run the scale benchmark (~45 min) and write bench/results.{md,svg,json}; BENCH_ARGS to change the matrix.
+	KUBEBUILDER_ASSETS="$$(K8S_VERSION=$(K8S_VERSION) ETCD_VERSION=$(ETCD_VERSION) ./hack/setup-envtest.sh)" \
+		go run ./hack/bench $(BENCH_ARGS)
+
 .PHONY: docker-build
 docker-build: ## Build the manager container image (needs a Docker engine).
 	docker build -t $(IMG) .

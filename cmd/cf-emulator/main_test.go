@@ -105,9 +105,6 @@ func TestLoadScopes(t *testing.T) {
 // TestBinary builds the real binary, runs it on a free port, drives it through cfapi and
 // stops it with SIGTERM.
 func TestBinary(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds a binary")
-	}
 	bin := buildBinary(t)
 
 	const token = "binary-test-token"

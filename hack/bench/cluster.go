@@ -8,16 +8,19 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/yaml"
 
 	"github.com/cloudflare-oauth-operator/cloudflare-oauth-operator/internal/testenv"
 )
@@ -155,6 +158,31 @@ func provenance(ctx context.Context) (string, []string) {
 		}
 	}
 	return commit, dirty
+}
+
+// deployedRuntimeEnv returns the Go runtime variables (GOMEMLIMIT, GOGC, ...) that
+// config/manager/manager.yaml sets on the manager container, so the benchmark runs the
+// manager the way it is deployed.
+func deployedRuntimeEnv() []string {
+	b, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "config", "manager", "manager.yaml"))
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, doc := range strings.Split(string(b), "\n---") {
+		var d appsv1.Deployment
+		if yaml.Unmarshal([]byte(doc), &d) != nil || d.Kind != "Deployment" {
+			continue
+		}
+		for _, c := range d.Spec.Template.Spec.Containers {
+			for _, e := range c.Env {
+				if strings.HasPrefix(e.Name, "GO") && e.Value != "" {
+					out = append(out, e.Name+"="+e.Value)
+				}
+			}
+		}
+	}
+	return out
 }
 
 // machineInfo describes where the numbers were measured.

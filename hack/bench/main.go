@@ -87,7 +87,9 @@ func parseFlags() (*config, error) {
 	flag.StringVar(&c.out, "out", filepath.Join(testenv.RepoRoot(), "bench"), "directory for results.md, results.svg and results.json")
 	flag.StringVar(&c.render, "render", "", "re-render results.md and results.svg from this results.json and exit")
 	var managerEnv string
-	flag.StringVar(&managerEnv, "manager-env", "", "extra KEY=VALUE environment variables for the manager, comma separated (e.g. GOMEMLIMIT=110MiB)")
+	flag.StringVar(&managerEnv, "manager-env", strings.Join(deployedRuntimeEnv(), ","),
+		"KEY=VALUE environment variables for the manager, comma separated; the default is the Go runtime settings "+
+			"config/manager/manager.yaml deploys (empty: Go's defaults)")
 	flag.StringVar(&c.manager, "manager", "", "use this manager binary instead of building cmd/manager (for profiling builds)")
 	flag.BoolVar(&c.keepTmp, "keep-tmp", false, "keep the temporary directory with the manager's logs")
 	flag.Parse()

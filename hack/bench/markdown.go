@@ -65,10 +65,12 @@ func (rep *report) writeSetup(w writer) {
 	w("  while the manager converged (Events included, the apiserver's own lease renewals excluded).\n")
 	w("- **Peak RSS** is the manager's `VmHWM` from `/proc/<pid>/status` at the end of the scenario (steady state\n")
 	w("  included). **Peak Go heap** is the largest heap at a collection and *live* the largest heap left after one,\n")
-	w("  from the runtime's own `GODEBUG=gctrace=1` lines. The manager runs with Go's defaults (`GOGC=100`, no\n")
-	w("  `GOMEMLIMIT`), as `config/manager` deploys it, and its `/metrics` is scraped every 15 s as Prometheus would.\n")
+	w("  from the runtime's own `GODEBUG=gctrace=1` lines. Its `/metrics` is scraped every 15 s as Prometheus would.\n")
 	if len(rep.ManagerEnv) > 0 {
-		w("  **This run set the manager's environment**: `%s`.\n", strings.Join(rep.ManagerEnv, " "))
+		w("  The manager's environment: `%s` (`-manager-env`; by default what `config/manager/manager.yaml` sets).\n",
+			strings.Join(rep.ManagerEnv, " "))
+	} else {
+		w("  The manager runs with Go's runtime defaults (no `GOMEMLIMIT`).\n")
 	}
 	w("- **Steady state** (adoption scenarios that got Ready): %d sync periods without drift; then %.0f%% of the clients\n", noDriftPeriods, rep.DriftPercent)
 	w("  (at least one) renamed in the emulator out of band, measured for at least %d periods and until each is renamed\n", minDriftPeriods)

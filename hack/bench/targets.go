@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"math"
+	"strings"
 	"time"
 )
 
@@ -183,6 +184,10 @@ func (rep *report) targetMemory(w writer) {
 			targetRSSMiB, r.N, r.Path, accountsLabel(r.Accounts), verdict(r.PeakRSSMiB <= targetRSSMiB), r.PeakRSSMiB, r.RSSAnonMiB)
 		w("  heap reached %.0f MiB at a collection, with at most %.0f MiB live after one) and %.0f MiB file-backed (the\n",
 			r.PeakHeapMiB, r.PeakLiveHeapMiB, r.RSSFileMiB)
-		w("  binary's pages).\n")
+		w("  binary's pages).")
+		if len(rep.ManagerEnv) > 0 {
+			w(" The manager ran with `%s`.", strings.Join(rep.ManagerEnv, " "))
+		}
+		w("\n")
 	}
 }

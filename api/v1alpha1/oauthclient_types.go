@@ -85,8 +85,9 @@ type LocalSecretReference struct {
 // Every Cloudflare field below is optional in the schema and follows one rule: a field
 // that is absent is unmanaged (the operator never sends it to Cloudflare), and a field
 // that is present, including an explicitly empty list, is managed and kept equal to the
-// spec. When clientID is empty the operator creates the client, so the fields Cloudflare
-// requires on create become required.
+// spec (except redirectURIs, which may never be empty). When clientID is empty the
+// operator creates the client, so the fields Cloudflare requires on create become
+// required.
 //
 // +kubebuilder:validation:XValidation:rule="has(self.clientID) || has(self.clientName)",message="clientName is required when clientID is not set (the operator creates the client)"
 // +kubebuilder:validation:XValidation:rule="has(self.clientID) || has(self.redirectURIs)",message="redirectURIs is required when clientID is not set (the operator creates the client)"
@@ -159,22 +160,31 @@ type OAuthClientSpec struct {
 	TosURI *string `json:"tosURI,omitempty"`
 
 	// redirectURIs are the URIs Cloudflare may redirect to after authorization. Each is
-	// an absolute https URL, or http on localhost or 127.0.0.1 for local development.
-	// Required when clientID is not set.
+	// an absolute https URL, or http on localhost or 127.0.0.1 for local development,
+	// without a fragment (OAuth 2.0, RFC 6749 section 3.1.2), so any '#' is refused: in a
+	// URI it can only start a fragment (RFC 3986). A query string is allowed.
+	// Required when clientID is not set. When present the list holds at least one URI,
+	// also when adopting: Cloudflare refuses a client without a redirect URI, so an
+	// empty list could neither create a client nor be PATCHed onto an adopted one. To
+	// leave an adopted client's redirect URIs alone, omit the field.
 	// +optional
 	// +listType=set
+	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=32
 	// +kubebuilder:validation:items:MaxLength=2048
 	// +kubebuilder:validation:XValidation:rule="self.all(u, isURL(u) && url(u).getHostname() != '' && (url(u).getScheme() == 'https' || (url(u).getScheme() == 'http' && url(u).getHostname() in ['localhost', '127.0.0.1'])))",message="redirectURIs must be absolute https URLs (http is allowed only for localhost and 127.0.0.1)"
+	// +kubebuilder:validation:XValidation:rule="self.all(u, !u.contains('#'))",message="redirectURIs must not contain a fragment (#...): OAuth 2.0 forbids fragments in redirect URIs (RFC 6749 section 3.1.2)"
 	RedirectURIs *[]string `json:"redirectURIs,omitempty"`
 
 	// postLogoutRedirectURIs are the URIs Cloudflare may redirect to after logout, with
-	// the same rules as redirectURIs.
+	// the same rules as redirectURIs (OIDC RP-initiated logout also forbids fragments),
+	// except that an empty list is allowed: it removes every post-logout URI.
 	// +optional
 	// +listType=set
 	// +kubebuilder:validation:MaxItems=32
 	// +kubebuilder:validation:items:MaxLength=2048
 	// +kubebuilder:validation:XValidation:rule="self.all(u, isURL(u) && url(u).getHostname() != '' && (url(u).getScheme() == 'https' || (url(u).getScheme() == 'http' && url(u).getHostname() in ['localhost', '127.0.0.1'])))",message="postLogoutRedirectURIs must be absolute https URLs (http is allowed only for localhost and 127.0.0.1)"
+	// +kubebuilder:validation:XValidation:rule="self.all(u, !u.contains('#'))",message="postLogoutRedirectURIs must not contain a fragment (#...): OpenID Connect RP-Initiated Logout forbids fragments in post-logout redirect URIs"
 	PostLogoutRedirectURIs *[]string `json:"postLogoutRedirectURIs,omitempty"`
 
 	// allowedCORSOrigins are the browser origins allowed to call Cloudflare's token

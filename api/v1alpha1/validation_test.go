@@ -121,6 +121,22 @@ var _ = Describe("OAuthClient admission", func() {
 		Expect(got.Spec.ManagementPolicy).To(Equal(v1alpha1.ManagementPolicyManage))
 	})
 
+	It("accepts redirect URIs with a query string, and an empty postLogoutRedirectURIs", func() {
+		spec := validSpec()
+		spec["redirectURIs"] = []any{
+			"https://app.example.com/cb?tenant=a&x=1",
+			"https://app.example.com/cb?next=%2Fhome%23top", // an escaped '#' is query data, not a fragment
+			"http://localhost:8080/cb?dev=1",
+		}
+		spec["postLogoutRedirectURIs"] = []any{"https://app.example.com/bye?from=logout"}
+		Expect(k8sClient.Create(ctx(), object(ns, "query", spec))).To(Succeed())
+
+		spec = validSpec()
+		spec["postLogoutRedirectURIs"] = []any{}
+		Expect(k8sClient.Create(ctx(), object(ns, "no-logout", spec))).To(Succeed(),
+			"an empty postLogoutRedirectURIs is managed: it removes every post-logout URI")
+	})
+
 	DescribeTable("rejects invalid objects with a message naming the field",
 		func(m mutation, wantMessage string) {
 			spec := validSpec()
@@ -161,7 +177,13 @@ var _ = Describe("OAuthClient admission", func() {
 		Entry("duplicate redirect URI", set("redirectURIs", []any{"https://a.example.com/cb", "https://a.example.com/cb"}), "spec.redirectURIs[1]: Duplicate value"),
 		Entry("too many redirect URIs", set("redirectURIs", strings64(33, func(i int) string { return fmt.Sprintf("https://a.example.com/cb%d", i) })), "spec.redirectURIs: Too many: 33: must have at most 32 items"),
 		Entry("overlong redirect URI", set("redirectURIs", []any{"https://a.example.com/" + strings.Repeat("x", 2048)}), "spec.redirectURIs[0]: Too long"),
+		Entry("redirect URI with a fragment", set("redirectURIs", []any{"https://app.example.com/cb#x"}), "spec.redirectURIs: Invalid value: redirectURIs must not contain a fragment (#...)"),
+		Entry("redirect URI with an empty fragment", set("redirectURIs", []any{"https://app.example.com/cb#"}), "spec.redirectURIs: Invalid value: redirectURIs must not contain a fragment (#...)"),
+		Entry("loopback redirect URI with a fragment after a query", set("redirectURIs", []any{"https://app.example.com/cb", "http://localhost:8080/cb?a=1#top"}), "spec.redirectURIs: Invalid value: redirectURIs must not contain a fragment (#...)"),
+		Entry("empty redirectURIs on create", set("redirectURIs", []any{}), "spec.redirectURIs in body should have at least 1 items"),
+		Entry("empty redirectURIs when adopting", all(set("clientID", "a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4"), set("redirectURIs", []any{})), "spec.redirectURIs in body should have at least 1 items"),
 		Entry("http post-logout URI", set("postLogoutRedirectURIs", []any{"http://app.example.com/"}), "postLogoutRedirectURIs must be absolute https URLs"),
+		Entry("post-logout URI with a fragment", set("postLogoutRedirectURIs", []any{"https://app.example.com/bye#x"}), "spec.postLogoutRedirectURIs: Invalid value: postLogoutRedirectURIs must not contain a fragment (#...)"),
 		Entry("http clientURI", set("clientURI", "http://app.example.com"), "clientURI must be an absolute https URL"),
 		Entry("clientURI without host", set("clientURI", "https://"), "clientURI must be an absolute https URL"),
 		Entry("http logoURI", set("logoURI", "http://app.example.com/logo.png"), "logoURI must be an absolute https URL"),

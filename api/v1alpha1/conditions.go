@@ -45,12 +45,23 @@ const (
 	ReasonUnknownScope = "UnknownScope"
 	// ReasonRotationPending: a requested rotation waits for the previous overlap to end.
 	ReasonRotationPending = "RotationPending"
+	// ReasonClientAlreadyBound: another OAuthClient (named in the message) is bound to
+	// the Cloudflare client this one names. The first binding wins, cluster-wide.
+	ReasonClientAlreadyBound = "ClientAlreadyBound"
+	// ReasonVerificationFailed (on Ready and Stalled): promotion to public needs a
+	// verified client URI host and Cloudflare's verification failed or timed out. A
+	// person must publish the record and restart verification.
+	ReasonVerificationFailed = "VerificationFailed"
+	// ReasonResumingCreate: a Create ended without a clear answer (timeout, reset, 5xx);
+	// the operator waits for it to settle and searches the account for the client
+	// instead of creating another.
+	ReasonResumingCreate = "ResumingCreate"
 
 	// Reasons of ClientURIVerified: the verification status in CamelCase, plus NoClientURI.
 	ReasonVerificationPending    = "Pending"
 	ReasonVerificationInProgress = "InProgress"
 	ReasonVerificationVerified   = "Verified"
-	ReasonVerificationFailed     = "Failed"
+	ReasonVerificationStatusFailed = "Failed"
 	ReasonNoClientURI            = "NoClientURI"
 )
 
@@ -73,9 +84,23 @@ const (
 	// AnnotationPreviousSecretExpiresAt records, on the client Secret, when the previous
 	// secret is deleted.
 	AnnotationPreviousSecretExpiresAt = "cloudflare.oauth-operator.dev/previous-secret-expires-at"
+	// AnnotationCreateSettledAt is written after a Create that ended without a clear
+	// answer (timeout, reset, 5xx): the moment after which that Create cannot still
+	// commit. The search for its client uses a List that starts after it.
+	AnnotationCreateSettledAt = "cloudflare.oauth-operator.dev/create-settled-at"
 	// AnnotationRestartVerification, set on an OAuthClient to a new value (any token,
-	// e.g. a timestamp), restarts Cloudflare's DNS verification of the client URI once.
+	// e.g. a timestamp), restarts Cloudflare's DNS verification of the client URI once,
+	// while the verification is failed or pending.
 	AnnotationRestartVerification = "cloudflare.oauth-operator.dev/restart-verification"
+	// AnnotationVerificationRestarted durably records the restart-verification value the
+	// operator has acted on, so a value never fires twice, even after status is lost.
+	AnnotationVerificationRestarted = "cloudflare.oauth-operator.dev/verification-restarted"
+	// AnnotationCloudflareUser, on a credentials Secret, names the Cloudflare user its
+	// token belongs to (any stable string, e.g. the user's e-mail). Cloudflare's rate
+	// limit is per user: credentials naming the same user share one request budget.
+	// Without it a token is a user of its own; legacy e-mail + key credentials are
+	// grouped by their e-mail automatically.
+	AnnotationCloudflareUser = "cloudflare.oauth-operator.dev/cloudflare-user"
 	// LabelManagedBy marks Secrets written by the operator.
 	LabelManagedBy = "app.kubernetes.io/managed-by"
 	// LabelOAuthClient names the OAuthClient a Secret belongs to.
@@ -84,6 +109,11 @@ const (
 	ManagerName = "cloudflare-oauth-operator"
 	// Finalizer guards remote deletion.
 	Finalizer = "cloudflare.oauth-operator.dev/finalizer"
+	// FinalizerCredentialsInUse is set on a credentials Secret while an OAuthClient with
+	// deletionPolicy Delete uses it, so that deleting a namespace (which deletes the
+	// Secret and the objects together) cannot leave the operator without the credentials
+	// it needs to delete the remote clients. It is removed with the last such object.
+	FinalizerCredentialsInUse = "cloudflare.oauth-operator.dev/credentials-in-use"
 )
 
 // Keys of the client Secret.

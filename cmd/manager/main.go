@@ -155,10 +155,11 @@ type operatorOptions struct {
 	verificationPollInterval time.Duration
 	defaultCredentialsSecret string
 	namespace                string
+	defaultCredentialsUser   string
+	createSettle             time.Duration
 	issuer                   string
 	maxConcurrentReconciles  int
 	requestBudget            string
-	benchPerObjectGET        bool
 	watchNamespaces          []string
 	labelSelector            labels.Selector
 }
@@ -182,13 +183,21 @@ func (o *operatorOptions) bindFlags(fs *flag.FlagSet) {
 		"Secret in the operator's namespace holding default credentials (apiToken, or email and apiKey), for objects "+
 			"without spec.credentialsRef. CLOUDFLARE_API_TOKEN (or CLOUDFLARE_EMAIL and CLOUDFLARE_API_KEY) take precedence.")
 	fs.StringVar(&o.namespace, "operator-namespace", envOr("POD_NAMESPACE", ""),
-		"The operator's namespace, for --default-credentials-secret (env POD_NAMESPACE).")
+		"The operator's namespace (env POD_NAMESPACE; required): it holds the claims that bind each Cloudflare client "+
+			"to one OAuthClient, and the --default-credentials-secret.")
+	fs.StringVar(&o.defaultCredentialsUser, "default-credentials-user", envOr("CLOUDFLARE_USER", ""),
+		"The Cloudflare user of the default credentials (env CLOUDFLARE_USER; any stable name). Credentials naming the "+
+			"same user (a credentials Secret's cloudflare.oauth-operator.dev/cloudflare-user annotation) share one "+
+			"request budget, as Cloudflare's rate limit is per user.")
+	fs.DurationVar(&o.createSettle, "create-settle", 0,
+		"How long after a Create ended without a clear answer (timeout, reset, 5xx) it may still commit in Cloudflare; "+
+			"the search for its client waits that long instead of creating another. 0 means --cloudflare-api-timeout.")
 	fs.StringVar(&o.issuer, "oauth-issuer", envOr("CLOUDFLARE_OAUTH_ISSUER", ""),
 		"When set, written to every client Secret under the key issuer.")
 	fs.IntVar(&o.maxConcurrentReconciles, "max-concurrent-reconciles", 4, "How many OAuthClients are reconciled in parallel.")
 	fs.StringVar(&o.requestBudget, "cloudflare-request-budget", "1080/5m",
-		"Cloudflare requests allowed per set of credentials per window (N/DURATION), paced client-side below "+
-			"Cloudflare's 1200/5m so its 5-minute block is never triggered; 0 disables pacing.")
+		"Cloudflare requests allowed per Cloudflare user per window (N/DURATION), paced client-side below "+
+			"Cloudflare's 1200/5m per user so its 5-minute block is never triggered; 0 disables pacing.")
 	fs.Func("watch-namespaces",
 		"Comma-separated namespaces whose OAuthClients this install manages; empty (the default) means all. "+
 			"Secrets are then watched only in these namespaces, plus the default credentials Secret.",
@@ -197,8 +206,6 @@ func (o *operatorOptions) bindFlags(fs *flag.FlagSet) {
 		"Label selector (for example shard=a, or 'shard in (a,b)') restricting the OAuthClients this install manages, "+
 			"so that several installs can share one cluster. Empty (the default) means every OAuthClient.",
 		o.setLabelSelector)
-	fs.BoolVar(&o.benchPerObjectGET, "bench-per-object-get", false,
-		"Benchmark baseline only: observe each object with its own GET instead of the shared List. Never use in production.")
 }
 
 func (o *operatorOptions) validate() error {
@@ -215,8 +222,11 @@ func (o *operatorOptions) validate() error {
 	if _, err := controller.ParseRequestBudget(o.requestBudget); err != nil {
 		return fmt.Errorf("--cloudflare-request-budget: %w", err)
 	}
-	if o.defaultCredentialsSecret != "" && o.namespace == "" {
-		return errors.New("--default-credentials-secret needs --operator-namespace (or POD_NAMESPACE)")
+	if o.namespace == "" {
+		return errors.New("--operator-namespace (or POD_NAMESPACE) is required: the claims that bind each Cloudflare client to one OAuthClient are kept there")
+	}
+	if o.createSettle < 0 {
+		return errors.New("--create-settle must not be negative")
 	}
 	if creds := envCredentials(); creds != (cfapi.Credentials{}) {
 		if err := creds.Validate(); err != nil {
@@ -317,15 +327,18 @@ func (o *operatorOptions) setupController(ctx context.Context, mgr ctrl.Manager)
 		Recorder:  mgr.GetEventRecorder("cloudflare-oauth-operator"),
 		NewAPI:    newAPI,
 		DefaultCredentials: controller.DefaultCredentials{
-			Env:    envCredentials(),
-			Secret: types.NamespacedName{Namespace: o.namespace, Name: o.defaultCredentialsSecret},
+			Env:     envCredentials(),
+			EnvUser: o.defaultCredentialsUser,
+			Secret:  types.NamespacedName{Namespace: o.namespace, Name: o.defaultCredentialsSecret},
 		},
+		ClaimNamespace:           o.namespace,
+		RequestTimeout:           o.apiTimeout,
+		CreateSettle:             o.createSettle,
 		SyncPeriod:               o.syncPeriod,
 		VerificationPollInterval: o.verificationPollInterval,
 		Issuer:                   o.issuer,
 		MaxConcurrentReconciles:  o.maxConcurrentReconciles,
 		RequestBudget:            budget,
-		PerObjectGET:             o.benchPerObjectGET,
 	}
 	if err := r.SetupWithManager(ctx, mgr); err != nil {
 		return err

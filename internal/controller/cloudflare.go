@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"sync"
+	"time"
 
 	"github.com/cloudflare-oauth-operator/cloudflare-oauth-operator/internal/cfapi"
 )
@@ -37,33 +38,76 @@ func credentialsKey(c cfapi.Credentials) string {
 	return hex.EncodeToString(h.Sum(nil))[:16]
 }
 
-// apiClients keeps one Cloudflare client per set of credentials, so connections and
-// rate-limit accounting are shared by every object that uses the same token.
+// apiClients keeps one Cloudflare client per set of credentials, so connections are
+// shared by every object that uses the same token, and one budget per Cloudflare user,
+// shared by every token of that user.
 type apiClients struct {
 	factory APIFactory
-	budget  RequestBudget
+	limits  RequestBudget
+	now     func() time.Time
 
-	mu    sync.Mutex
-	byKey map[string]CloudflareAPI
+	mu      sync.Mutex
+	byKey   map[string]*pacedAPI
+	budgets map[string]*budget
 }
 
-func newAPIClients(f APIFactory, budget RequestBudget) *apiClients {
-	return &apiClients{factory: f, budget: budget, byKey: map[string]CloudflareAPI{}}
+func newAPIClients(f APIFactory, limits RequestBudget, now func() time.Time) *apiClients {
+	return &apiClients{factory: f, limits: limits, now: now, byKey: map[string]*pacedAPI{}, budgets: map[string]*budget{}}
 }
 
-// get returns the client for creds, building it on first use.
-func (a *apiClients) get(creds cfapi.Credentials) (CloudflareAPI, string, error) {
-	key := credentialsKey(creds)
+// get returns the client for a set of credentials, building it on first use, and the
+// credentials' key.
+func (a *apiClients) get(res resolved) (CloudflareAPI, string, error) {
+	key := credentialsKey(res.creds)
+	user := budgetUser(res, key)
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if c, ok := a.byKey[key]; ok {
+		c.budget = a.budgetLocked(user) // the Secret's user annotation may have changed
 		return c, key, nil
 	}
-	c, err := a.factory(creds)
+	c, err := a.factory(res.creds)
 	if err != nil {
 		return nil, "", err
 	}
-	c = newPacedAPI(c, a.budget)
-	a.byKey[key] = c
-	return c, key, nil
+	p := &pacedAPI{api: c, budget: a.budgetLocked(user), now: a.now}
+	a.byKey[key] = p
+	return p, key, nil
+}
+
+func (a *apiClients) budgetLocked(user string) *budget {
+	b, ok := a.budgets[user]
+	if !ok {
+		b = newBudget(a.limits, a.now)
+		a.budgets[user] = b
+	}
+	return b
+}
+
+// blockedFor is how long calls with these credentials must still wait.
+func (a *apiClients) blockedFor(key string) time.Duration {
+	a.mu.Lock()
+	c, ok := a.byKey[key]
+	a.mu.Unlock()
+	if !ok {
+		return 0
+	}
+	return c.budget.blockedFor()
+}
+
+// forget drops the client of credentials no object uses any more, and the budgets no
+// client uses.
+func (a *apiClients) forget(key string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	delete(a.byKey, key)
+	inUse := map[*budget]bool{}
+	for _, c := range a.byKey {
+		inUse[c.budget] = true
+	}
+	for user, b := range a.budgets {
+		if !inUse[b] && b.blockedFor() == 0 {
+			delete(a.budgets, user)
+		}
+	}
 }

@@ -54,8 +54,10 @@ func computeDrift(spec *v1alpha1.OAuthClientSpec, remote *cfapi.OAuthClient) dri
 	if spec.TokenEndpointAuthMethod != nil {
 		str("tokenEndpointAuthMethod", (*string)(spec.TokenEndpointAuthMethod), remote.TokenEndpointAuthMethod, func(v *string) { p.TokenEndpointAuthMethod = v })
 	}
-	list("redirectURIs", spec.RedirectURIs, remote.RedirectURIs, slices.Equal, func(v *[]string) { p.RedirectURIs = v })
-	list("postLogoutRedirectURIs", spec.PostLogoutRedirectURIs, remote.PostLogoutRedirectURIs, slices.Equal, func(v *[]string) { p.PostLogoutRedirectURIs = v })
+	// Every list is a set in the CRD (listType=set) and Cloudflare does not promise to
+	// keep any order: compare them as sets, or a reordered answer is a PATCH every pass.
+	list("redirectURIs", spec.RedirectURIs, remote.RedirectURIs, sameSet, func(v *[]string) { p.RedirectURIs = v })
+	list("postLogoutRedirectURIs", spec.PostLogoutRedirectURIs, remote.PostLogoutRedirectURIs, sameSet, func(v *[]string) { p.PostLogoutRedirectURIs = v })
 	list("allowedCORSOrigins", spec.AllowedCORSOrigins, remote.AllowedCORSOrigins, sameSet, func(v *[]string) { p.AllowedCORSOrigins = v })
 	list("grantTypes", stringsOf(spec.GrantTypes), remote.GrantTypes, sameSet, func(v *[]string) { p.GrantTypes = v })
 	list("responseTypes", stringsOf(spec.ResponseTypes), remote.ResponseTypes, sameSet, func(v *[]string) { p.ResponseTypes = v })

@@ -177,14 +177,14 @@ func FuzzCredentialsFromSecret(f *testing.F) {
 		r := &OAuthClientReconciler{secrets: newSecretStore(reader, reader)}
 		creds, err := r.credentialsFromSecret(t.Context(), types.NamespacedName{Namespace: "ns", Name: "creds"})
 		if err == nil {
-			if verr := creds.Validate(); verr != nil {
+			if verr := creds.creds.Validate(); verr != nil {
 				t.Fatalf("accepted unusable credentials: %v", verr)
 			}
 			return
 		}
-		var ce *credentialsError
-		if !errors.As(err, &ce) {
-			t.Fatalf("error is not a credentialsError: %T %v", err, err)
+		var ce *failure
+		if !errors.As(err, &ce) || ce.kind != kindCredentials {
+			t.Fatalf("error is not a credentials failure: %T %v", err, err)
 		}
 		// The messages' own words (key names, the Secret's name) are not leaks.
 		vocabulary := "credentials Secret ns/creds has no key apiToken email apiKey (or and) legacy credentials need both" +

@@ -145,7 +145,7 @@ var _ = Describe("Client lifecycle", func() {
 		got := waitReady(ns, "verify")
 		Expect(emu.SetVerification(account, got.Status.ClientID, cfapi.VerificationFailed)).To(Succeed())
 		Eventually(func() string { return condition(get(ns, "verify"), v1alpha1.ConditionClientURIVerified).Reason }, 10*time.Second).
-			Should(Equal(v1alpha1.ReasonVerificationFailed))
+			Should(Equal(v1alpha1.ReasonVerificationStatusFailed))
 		Expect(condition(get(ns, "verify"), v1alpha1.ConditionClientURIVerified).Message).To(ContainSubstring(v1alpha1.AnnotationRestartVerification))
 		Eventually(func() []string { return eventReasons(ns, "verify") }).Should(ContainElement("VerificationFailed"))
 

@@ -20,93 +20,57 @@ import (
 	"github.com/cloudflare-oauth-operator/cloudflare-oauth-operator/internal/cfapi"
 )
 
-// stalledError is a failure only a human can fix (a bad spec, missing credentials, a
-// client that does not exist). retry, when set, re-checks on that slow period.
-type stalledError struct {
-	reason  string
-	message string
-	retry   time.Duration
-}
-
-func (e *stalledError) Error() string { return e.message }
-
-// rateLimitedError says calls with these credentials are paused: by Cloudflare (429),
-// or by our own pacing (paced) when the request budget is spent.
-type rateLimitedError struct {
-	wait  time.Duration
-	paced bool
-}
-
-func (e *rateLimitedError) Error() string { return fmt.Sprintf("rate limited for %s", e.wait) }
-
-// deletionBlockedError is a deletion Cloudflare refused for lack of permission.
-type deletionBlockedError struct{ cause error }
-
-func (e *deletionBlockedError) Error() string { return e.cause.Error() }
-func (e *deletionBlockedError) Unwrap() error { return e.cause }
-
 // outcome maps every failure of a pass to conditions and to what happens next, in one
-// place:
+// place. The kind of a failure (failure.go) decides; rate limiting has its own path:
 //
-//	credentials, spec, missing client -> Stalled; no retry until something changes
-//	401 / 403                         -> Stalled (Unauthorized / Forbidden); slow retry
-//	400 / 422                         -> Stalled (InvalidSpec) with Cloudflare's message
-//	429                               -> RateLimited; every object on that token waits
-//	                                     for Retry-After (jittered), no error
-//	anything else (5xx, timeout, ...) -> Reconciling; the error goes to the workqueue's
-//	                                     exponential backoff
+//	rate limited (429, an empty budget, our pacing) -> Reconciling/RateLimited; every
+//	                                                  object on that user waits, no error
+//	a failure of a stalled kind                     -> Stalled with its reason; re-checked
+//	                                                  on the kind's slow period
+//	remote state                                    -> snapshot refreshed, backoff
+//	anything else (5xx, timeout, ...)               -> Reconciling; workqueue backoff
 func (r *OAuthClientReconciler) outcome(ctx context.Context, p *pass, err error) (ctrl.Result, error) {
 	obj := p.obj
-	var stalled *stalledError
-	var credErr *credentialsError
 	var limited *rateLimitedError
-	var blocked *deletionBlockedError
-	retryAfter, isRateLimited := cfapi.IsRateLimited(err)
-	switch {
-	case errors.As(err, &blocked):
-		markStalled(obj, v1alpha1.ReasonDeletionBlocked, "cannot delete the Cloudflare client ("+describe(blocked.cause)+
-			"); fix the credentials, or set spec.deletionPolicy: Orphan to release this object and keep the client")
-		r.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, v1alpha1.ReasonDeletionBlocked, "Delete", "cannot delete the Cloudflare client: %s", describe(blocked.cause))
-		return ctrl.Result{RequeueAfter: wait.Jitter(slowRetry, 0.1)}, nil
-	case errors.As(err, &credErr):
-		markStalled(obj, credErr.reason, credErr.message)
-		return ctrl.Result{}, nil
-	case errors.As(err, &stalled):
-		markStalled(obj, stalled.reason, stalled.message)
-		if stalled.retry > 0 {
-			return ctrl.Result{RequeueAfter: wait.Jitter(stalled.retry, 0.1)}, nil
-		}
-		return ctrl.Result{}, nil
-	case errors.As(err, &limited) && limited.paced:
+	if errors.As(err, &limited) && limited.paced {
 		// No durations in messages: a message that changes every pass is a status write
 		// every pass.
 		markProgressing(obj, v1alpha1.ReasonRateLimited,
 			"pacing Cloudflare calls to stay within the request budget of these credentials (--cloudflare-request-budget)")
 		return ctrl.Result{RequeueAfter: jitterUp(limited.wait)}, nil
-	case errors.As(err, &limited):
+	}
+	if errors.As(err, &limited) {
 		return r.rateLimited(ctx, p, limited.wait)
-	case isRateLimited:
-		if retryAfter <= 0 {
-			retryAfter = defaultRetryAfter
-		}
-		r.snapshots.Block(p.credsKey, r.now().Add(retryAfter))
-		return r.rateLimited(ctx, p, retryAfter)
-	case cfapi.IsUnauthorized(err):
-		markStalled(obj, v1alpha1.ReasonUnauthorized, "Cloudflare rejected the credentials: "+describe(err))
-		return ctrl.Result{RequeueAfter: wait.Jitter(slowRetry, 0.1)}, nil
-	case cfapi.IsForbidden(err):
-		markStalled(obj, v1alpha1.ReasonForbidden, "the credentials lack OAuth Client permissions on account "+obj.Spec.AccountID+": "+describe(err))
-		return ctrl.Result{RequeueAfter: wait.Jitter(slowRetry, 0.1)}, nil
-	case cfapi.IsValidation(err):
-		if isScopeError(err) {
-			r.scopes.invalidate(p.credsKey) // the catalogue may be stale
-		}
-		markStalled(obj, v1alpha1.ReasonInvalidSpec, "Cloudflare rejected the request: "+describe(err))
-		return ctrl.Result{}, nil
-	default:
+	}
+	if retryAfter, ok := cfapi.IsRateLimited(err); ok {
+		// The budget recorded the block when the answer arrived (budget.observe); this
+		// is only how long this object waits.
+		return r.rateLimited(ctx, p, boundedWait(retryAfter, defaultRetryAfter, maxRateLimitWait))
+	}
+	var f *failure
+	if !errors.As(err, &f) {
 		markProgressing(obj, v1alpha1.ReasonCloudflareError, describe(err))
 		return ctrl.Result{}, err
 	}
+	pol := policies[f.kind]
+	if isScopeError(f.cause) {
+		r.scopes.invalidate(p.credsKey) // the catalogue may be stale
+	}
+	if pol.refresh && p.credsKey != "" {
+		r.snapshots.Invalidate(p.account)
+	}
+	if f.kind == kindDeletionBlocked {
+		r.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, v1alpha1.ReasonDeletionBlocked, "Delete", "%s", f.message)
+	}
+	if !pol.stalled {
+		markProgressing(obj, f.reason, f.message)
+		if !pol.backoff {
+			return ctrl.Result{RequeueAfter: jitterUp(max(f.after, time.Second))}, nil
+		}
+		return ctrl.Result{}, err
+	}
+	markStalled(obj, f.reason, f.message)
+	return ctrl.Result{RequeueAfter: wait.Jitter(pol.retry(r), 0.1)}, nil
 }
 
 // rateLimited pauses the object until the credentials may call again, spreading the
@@ -122,8 +86,10 @@ func (r *OAuthClientReconciler) rateLimited(ctx context.Context, p *pass, pause 
 	return ctrl.Result{RequeueAfter: jitterUp(pause)}, nil
 }
 
-// jitterUp adds up to 20% (at most a minute) to d.
+// jitterUp adds up to 20% (at most a minute) to d, after bounding d to
+// [0, maxRateLimitWait]: the result is never negative, infinite or overflowing.
 func jitterUp(d time.Duration) time.Duration {
+	d = min(max(d, 0), maxRateLimitWait)
 	spread := min(d/5, time.Minute)
 	return d + time.Duration(float64(spread)*rand.Float64())
 }

@@ -74,10 +74,10 @@ func newFixture(t *testing.T, objs ...client.Object) *fixture {
 		},
 		SyncPeriod:               time.Minute,
 		VerificationPollInterval: 10 * time.Second,
+		ClaimNamespace:           "cfoauth-system",
 	}
 	r.init(c)
 	r.now = clock.Now
-	r.snapshots.now = clock.Now
 	return &fixture{r: r, c: c, emu: emu, events: rec, clock: clock}
 }
 
@@ -181,7 +181,7 @@ func TestOutcomes(t *testing.T) {
 		{
 			name: "401 stalls with a slow retry", fault: cfemu.FaultRule{Kind: "401"},
 			wantReady: v1alpha1.ReasonUnauthorized, wantStalled: true,
-			wantRequeue: func(d time.Duration) bool { return d >= slowRetry },
+			wantRequeue: func(d time.Duration) bool { return d >= credentialsRetry },
 		},
 		{
 			name: "malformed JSON is transient", fault: cfemu.FaultRule{Kind: "malformed"},

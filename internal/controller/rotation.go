@@ -77,8 +77,13 @@ func (r *OAuthClientReconciler) rotationDue(p *pass, sr *v1alpha1.SecretRotation
 }
 
 // rotate rotates the secret and stores the new one with the old one kept as
-// previous_client_secret until the overlap ends.
+// previous_client_secret until the overlap ends. The rotate and the Secret write run
+// detached from the reconcile's cancellation (a shutdown between them would lose the
+// new secret, and recovering it would revoke the old one), and the write retries
+// conflicts.
 func (r *OAuthClientReconciler) rotate(ctx context.Context, p *pass, sr *v1alpha1.SecretRotation, why string) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sequenceTimeout)
+	defer cancel()
 	if p.remote.HasRotatedSecret {
 		// A rotated secret we have no record of (rotated in the dashboard, or by a
 		// rotation whose result was lost): Cloudflare refuses a rotate while it exists.
@@ -89,13 +94,10 @@ func (r *OAuthClientReconciler) rotate(ctx context.Context, p *pass, sr *v1alpha
 	old := heldSecret(p.secret, p.boundID)
 	secret, err := p.api.RotateOAuthClientSecret(ctx, p.obj.Spec.AccountID, p.boundID)
 	if err != nil {
-		return err
+		return classify(opRotate, err)
 	}
 	r.markRotated(p, true)
-	overlap := defaultOverlap
-	if sr.Overlap != nil {
-		overlap = sr.Overlap.Duration
-	}
+	overlap := rotationOverlap(p.obj)
 	expires := r.now().Add(overlap)
 	if err := r.updateSecret(ctx, p, secretChange{
 		clientSecret: secret,

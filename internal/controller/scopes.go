@@ -101,7 +101,7 @@ func (r *OAuthClientReconciler) checkScopes(ctx context.Context, p *pass) error 
 		problems = append(problems, msg)
 	}
 	if len(problems) > 0 {
-		return &stalledError{reason: v1alpha1.ReasonUnknownScope, message: strings.Join(problems, "; ")}
+		return &failure{kind: kindSpec, reason: v1alpha1.ReasonUnknownScope, message: strings.Join(problems, "; ")}
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -54,6 +55,12 @@ func (r *OAuthClientReconciler) SetupWithManager(ctx context.Context, mgr ctrl.M
 		return err
 	}
 
+	if r.ClaimNamespace == "" {
+		return errors.New("ClaimNamespace must name the operator's namespace, where client claims are kept")
+	}
+	if err := setupCredentialsUsage(mgr); err != nil {
+		return err
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.OAuthClient{}, builder.WithPredicates(predicate.Or(
 			predicate.GenerationChangedPredicate{},
@@ -80,10 +87,20 @@ func (r *OAuthClientReconciler) init(metaReader client.Reader) {
 	if r.now == nil {
 		r.now = time.Now
 	}
+	if r.RequestTimeout <= 0 {
+		r.RequestTimeout = 30 * time.Second
+	}
+	if r.CreateSettle <= 0 {
+		r.CreateSettle = r.RequestTimeout
+	}
+	now := func() time.Time { return r.now() } // tests replace r.now after init
 	r.snapshots = NewSnapshots(r.SyncPeriod)
+	r.snapshots.now = now
 	r.scopes = newScopeCatalogs()
-	r.apis = newAPIClients(r.NewAPI, r.RequestBudget)
+	r.apis = newAPIClients(r.NewAPI, r.RequestBudget, now)
 	r.secrets = newSecretStore(metaReader, r.APIReader)
+	r.claims = newClaimStore(r.Client, r.APIReader, r.ClaimNamespace)
+	r.usage = newUsageTracker()
 }
 
 // annotationChanged passes updates that change one annotation: a user asking for an

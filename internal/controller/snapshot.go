@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
@@ -15,9 +16,6 @@ import (
 // never GETs a client: one List serves every object of the account until the snapshot
 // is MaxAge old. Concurrent reconciles share one in-flight List, and the operator's own
 // writes update the snapshot in place, so a write never forces a re-list.
-//
-// Snapshots also remember, per credentials, until when Cloudflare told us to stop
-// calling (429 + Retry-After): every reconcile sharing that token backs off together.
 type Snapshots struct {
 	// MaxAge is how long a List result is reused (--remote-sync-period).
 	MaxAge time.Duration
@@ -27,7 +25,6 @@ type Snapshots struct {
 
 	mu       sync.Mutex
 	accounts map[accountKey]*accountState
-	blocked  map[string]time.Time
 }
 
 type accountKey struct{ creds, account string }
@@ -50,32 +47,59 @@ type localWrite struct {
 
 // NewSnapshots returns an empty snapshot store.
 func NewSnapshots(maxAge time.Duration) *Snapshots {
-	return &Snapshots{MaxAge: maxAge, now: time.Now, accounts: map[accountKey]*accountState{}, blocked: map[string]time.Time{}}
+	return &Snapshots{MaxAge: maxAge, now: time.Now, accounts: map[accountKey]*accountState{}}
 }
 
-// Ensure makes sure the snapshot of key was listed less than MaxAge ago and not before
-// notBefore, listing (once, shared by concurrent callers) when it is not. It returns
-// when the snapshot was listed.
-func (s *Snapshots) Ensure(ctx context.Context, key accountKey, notBefore time.Time, api CloudflareAPI) (time.Time, error) {
-	s.mu.Lock()
-	st := s.accounts[key]
-	if st != nil && s.now().Sub(st.fetchedAt) < s.MaxAge && !st.fetchedAt.Before(notBefore) {
-		at := st.fetchedAt
-		s.mu.Unlock()
-		return at, nil
-	}
-	s.mu.Unlock()
+// sentAtLister lists and says when the request was sent (after any pacing wait).
+type sentAtLister interface {
+	ListOAuthClientsSentAt(ctx context.Context, accountID string) ([]cfapi.OAuthClient, time.Time, error)
+}
 
+// Ensure makes sure the snapshot of key was listed less than MaxAge ago and by a List
+// sent at or after notBefore, listing (once, shared by concurrent callers) when it is
+// not. A caller never settles for a List that was already in flight before notBefore:
+// it joins it, then lists again. It returns when the snapshot's List was sent.
+func (s *Snapshots) Ensure(ctx context.Context, key accountKey, notBefore time.Time, api CloudflareAPI) (time.Time, error) {
+	var at time.Time
+	for range 3 {
+		s.mu.Lock()
+		st := s.accounts[key]
+		if st != nil && !st.fetchedAt.IsZero() && s.now().Sub(st.fetchedAt) < s.MaxAge && !st.fetchedAt.Before(notBefore) {
+			at = st.fetchedAt
+			s.mu.Unlock()
+			return at, nil
+		}
+		s.mu.Unlock()
+		var err error
+		if at, err = s.list(ctx, key, api); err != nil {
+			return time.Time{}, err
+		}
+		if !at.Before(notBefore) {
+			return at, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("no List of account %s was sent after %s", key.account, notBefore.UTC().Format(time.RFC3339Nano))
+}
+
+// list runs one List for key, or joins the one in flight.
+func (s *Snapshots) list(ctx context.Context, key accountKey, api CloudflareAPI) (time.Time, error) {
 	ch := s.group.DoChan(key.String(), func() (any, error) {
 		// Detach from the first caller's cancellation: the List is shared.
 		listCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 		defer cancel()
-		started := s.now()
-		clients, err := api.ListOAuthClients(listCtx, key.account)
-		if err != nil {
-			return nil, err
+		var clients []cfapi.OAuthClient
+		var sent time.Time
+		var err error
+		if l, ok := api.(sentAtLister); ok {
+			clients, sent, err = l.ListOAuthClientsSentAt(listCtx, key.account)
+		} else {
+			sent = s.now()
+			clients, err = api.ListOAuthClients(listCtx, key.account)
 		}
-		return s.replace(key, started, clients), nil
+		if err != nil {
+			return nil, classify(opList, err)
+		}
+		return s.replace(key, sent, clients), nil
 	})
 	select {
 	case <-ctx.Done():
@@ -176,28 +200,23 @@ func (s *Snapshots) write(key accountKey, id string, fn func(*accountState), del
 	st.local[id] = localWrite{at: s.now(), deleted: deleted}
 }
 
-// Block stops calls with these credentials until the given time (Cloudflare blocks a
-// user for the rest of its window once the rate limit is exceeded).
-func (s *Snapshots) Block(creds string, until time.Time) {
+// Invalidate makes the next Ensure of key list again: a write was refused because of
+// remote state the snapshot did not show.
+func (s *Snapshots) Invalidate(key accountKey) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if until.After(s.blocked[creds]) {
-		s.blocked[creds] = until
+	if st := s.accounts[key]; st != nil {
+		st.fetchedAt = time.Time{}
 	}
 }
 
-// BlockedFor returns how long calls with these credentials must still wait.
-func (s *Snapshots) BlockedFor(creds string) time.Duration {
+// Forget drops every snapshot listed with these credentials (no object uses them).
+func (s *Snapshots) Forget(creds string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	until, ok := s.blocked[creds]
-	if !ok {
-		return 0
+	for k := range s.accounts {
+		if k.creds == creds {
+			delete(s.accounts, k)
+		}
 	}
-	d := until.Sub(s.now())
-	if d <= 0 {
-		delete(s.blocked, creds)
-		return 0
-	}
-	return d
 }

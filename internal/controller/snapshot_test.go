@@ -75,7 +75,8 @@ func TestSnapshotsReuseUntilMaxAge(t *testing.T) {
 	if _, err := s.Ensure(t.Context(), key, time.Time{}, api); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Ensure(t.Context(), key, now.Add(time.Second), api); err != nil {
+	now = now.Add(time.Second)
+	if _, err := s.Ensure(t.Context(), key, now, api); err != nil {
 		t.Fatal(err)
 	}
 	if got := api.calls.Load(); got != 3 {
@@ -114,20 +115,42 @@ func TestSnapshotsKeepOwnWritesAcrossAnOlderList(t *testing.T) {
 	}
 }
 
-func TestSnapshotsBlockPerCredentials(t *testing.T) {
+// A caller that needs a List sent after notBefore must not settle for one that was
+// already in flight before it (an interrupted Create could be missing from it): it
+// joins that List, then lists again.
+func TestSnapshotsNeverSettleForAListSentBeforeNotBefore(t *testing.T) {
+	var mu sync.Mutex
 	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	api := &listOnly{started: make(chan struct{}), release: make(chan struct{})}
 	s := NewSnapshots(time.Minute)
-	s.now = func() time.Time { return now }
-	s.Block("a", now.Add(30*time.Second))
-	s.Block("a", now.Add(10*time.Second)) // an earlier deadline never shortens a block
-	if got := s.BlockedFor("a"); got != 30*time.Second {
-		t.Errorf("BlockedFor(a) = %s, want 30s", got)
+	s.now = clock
+	key := accountKey{creds: "k", account: "acct"}
+
+	first := make(chan error, 1)
+	go func() { _, err := s.Ensure(context.Background(), key, time.Time{}, api); first <- err }()
+	<-api.started // the first List is in flight, sent at 12:00:00
+
+	mu.Lock()
+	now = now.Add(10 * time.Second)
+	intent := now
+	mu.Unlock()
+	second := make(chan struct{})
+	var at time.Time
+	var err error
+	go func() { at, err = s.Ensure(context.Background(), key, intent, api); close(second) }()
+	close(api.release)
+	<-second
+	if e := <-first; e != nil {
+		t.Fatal(e)
 	}
-	if got := s.BlockedFor("b"); got != 0 {
-		t.Errorf("BlockedFor(b) = %s, want 0: blocks are per credentials", got)
+	if err != nil {
+		t.Fatal(err)
 	}
-	now = now.Add(31 * time.Second)
-	if got := s.BlockedFor("a"); got != 0 {
-		t.Errorf("BlockedFor(a) after expiry = %s, want 0", got)
+	if at.Before(intent) {
+		t.Errorf("Ensure returned a List sent at %s, before notBefore %s", at, intent)
+	}
+	if got := api.calls.Load(); got != 2 {
+		t.Errorf("List calls = %d, want 2: the in-flight one, then one sent after notBefore", got)
 	}
 }

@@ -47,6 +47,8 @@ const (
 	testToken    = "suite-token-8f1c2d"
 	hygieneToken = "HYGIENE-token-6d1f0a9c3b"
 	syncPeriod   = 2 * time.Second
+	// claimNamespace plays the operator's namespace, where client claims live.
+	claimNamespace = "cfoauth-system"
 )
 
 var (
@@ -86,6 +88,8 @@ var _ = BeforeSuite(func() {
 	DeferCleanup(srv.Close)
 	emuURL = srv.URL + "/client/v4"
 
+	Expect(k8sClient.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: claimNamespace}})).To(Succeed())
+
 	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
 		Scheme:  scheme,
 		Metrics: metricsserver.Options{BindAddress: "0"},
@@ -102,6 +106,9 @@ var _ = BeforeSuite(func() {
 		},
 		SyncPeriod:               syncPeriod,
 		VerificationPollInterval: 300 * time.Millisecond,
+		ClaimNamespace:           claimNamespace,
+		RequestTimeout:           httpClient.Timeout,
+		CreateSettle:             time.Second,
 		Issuer:                   "https://dash.cloudflare.com",
 		MaxConcurrentReconciles:  4,
 	}

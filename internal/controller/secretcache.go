@@ -22,10 +22,14 @@ type secretStore struct {
 
 	mu   sync.Mutex
 	memo map[types.NamespacedName]*corev1.Secret
+	// gone keeps the last data of client Secrets deleted from the cluster, so that a
+	// secret recovered after a user deleted the Secret can hand the old value out as
+	// previous_client_secret. Dropped with forget, when the object goes.
+	gone map[types.NamespacedName]map[string][]byte
 }
 
 func newSecretStore(meta, direct client.Reader) *secretStore {
-	return &secretStore{meta: meta, direct: direct, memo: map[types.NamespacedName]*corev1.Secret{}}
+	return &secretStore{meta: meta, direct: direct, memo: map[types.NamespacedName]*corev1.Secret{}, gone: map[types.NamespacedName]map[string][]byte{}}
 }
 
 var secretGVK = corev1.SchemeGroupVersion.WithKind("Secret")
@@ -48,7 +52,7 @@ func (s *secretStore) get(ctx context.Context, key types.NamespacedName) (*corev
 	sec := &corev1.Secret{}
 	if err := s.direct.Get(ctx, key, sec); err != nil {
 		if apierrors.IsNotFound(err) {
-			s.forget(key)
+			s.vanished(key)
 		}
 		return nil, err
 	}
@@ -75,10 +79,44 @@ func (s *secretStore) remember(sec *corev1.Secret) {
 	s.memo[client.ObjectKeyFromObject(held)] = held
 }
 
+// forget drops everything held for the Secret.
 func (s *secretStore) forget(key types.NamespacedName) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.memo, key)
+	delete(s.gone, key)
+}
+
+// vanished records that the Secret no longer exists, keeping its last data.
+func (s *secretStore) vanished(key types.NamespacedName) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if held := s.memo[key]; held != nil {
+		s.gone[key] = held.Data
+	}
+	delete(s.memo, key)
+}
+
+// lastKnown returns the client_secret the Secret last held for clientID, even if the
+// Secret was deleted since; "" when unknown.
+func (s *secretStore) lastKnown(key types.NamespacedName, clientID string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	data := s.gone[key]
+	if held := s.memo[key]; held != nil {
+		data = held.Data
+	}
+	if string(data["client_id"]) != clientID {
+		return ""
+	}
+	return string(data["client_secret"])
+}
+
+// size is how many Secrets are held (for tests of forgetting).
+func (s *secretStore) size() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.memo) + len(s.gone)
 }
 
 // isOwnWrite reports whether a watch event shows exactly the version we wrote, so our

@@ -88,9 +88,9 @@ func (r *OAuthClientReconciler) ensureSecret(ctx context.Context, p *pass) error
 	ownsSecrets := p.createdByUs || p.obj.Spec.SecretRotation != nil
 	switch {
 	case held == "" && p.createdByUs:
-		return r.recoverSecret(ctx, p, "was missing from Secret "+p.obj.SecretName())
+		return r.recoverSecret(ctx, p, "was missing from Secret "+p.obj.SecretName(), false)
 	case held != "" && ownsSecrets && p.remote.HasRotatedSecret && !overlapRecorded:
-		return r.recoverSecret(ctx, p, "was rotated in Cloudflare but the new secret never reached Secret "+p.obj.SecretName())
+		return r.recoverSecret(ctx, p, "was rotated in Cloudflare but the new secret never reached Secret "+p.obj.SecretName(), true)
 	case held == "":
 		p.secretUnknown = true
 	}
@@ -112,12 +112,26 @@ func (r *OAuthClientReconciler) storeCreatedSecret(ctx context.Context, p *pass,
 	return err
 }
 
-// recoverSecret obtains a secret we can hand out when ours is lost: delete any rotated
-// secret (Cloudflare keeps at most two, and no consumer can rely on it), rotate, store
-// the new secret with an overlap that ends now, then delete the old one. Every step is
-// recorded in the Secret first, so an interruption resumes instead of repeating.
-func (r *OAuthClientReconciler) recoverSecret(ctx context.Context, p *pass, what string) error {
+// recoverSecret obtains a secret we can hand out when ours is lost, keeping the secret
+// consumers may still use valid for the overlap wherever Cloudflare allows it.
+//
+// Cloudflare holds at most two secrets and refuses a rotate while a rotated one exists,
+// so a rotated secret is deleted first. When the Secret was merely deleted or emptied,
+// the current secret survives the rotate as the rotated one: it stays valid until the
+// overlap ends and, when this process still remembers it, is handed out as
+// previous_client_secret. When a rotation's new secret never reached the Secret
+// (newSecretLost), the secret consumers hold is the rotated one, and no second rotate is
+// possible without deleting it: it is revoked, and a Warning says so. The rotate and
+// the Secret write run detached from the reconcile's cancellation.
+func (r *OAuthClientReconciler) recoverSecret(ctx context.Context, p *pass, what string, newSecretLost bool) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sequenceTimeout)
+	defer cancel()
 	account, id := p.obj.Spec.AccountID, p.boundID
+	key := client.ObjectKey{Namespace: p.obj.Namespace, Name: p.obj.SecretName()}
+	previous := heldSecret(p.secret, id)
+	if previous == "" {
+		previous = r.secrets.lastKnown(key, id)
+	}
 	if p.remote.HasRotatedSecret {
 		if err := r.deleteRotated(ctx, p); err != nil {
 			return err
@@ -125,25 +139,44 @@ func (r *OAuthClientReconciler) recoverSecret(ctx context.Context, p *pass, what
 	}
 	secret, err := p.api.RotateOAuthClientSecret(ctx, account, id)
 	if err != nil {
-		return err
+		return classify(opRotate, err)
 	}
 	r.markRotated(p, true)
+	overlap := rotationOverlap(p.obj)
+	if newSecretLost {
+		overlap, previous = 0, "" // the rotated secret is one nobody holds
+	}
+	expires := r.now().Add(overlap)
 	if err := r.updateSecret(ctx, p, secretChange{
 		clientSecret: secret,
-		previous:     ptrTo(""),
+		previous:     &previous,
 		annotations: map[string]string{
 			v1alpha1.AnnotationRotationID:              specRotationID(p.obj),
-			v1alpha1.AnnotationPreviousSecretExpiresAt: r.now().UTC().Format(time.RFC3339),
+			v1alpha1.AnnotationPreviousSecretExpiresAt: expires.UTC().Format(time.RFC3339),
 		},
 	}); err != nil {
 		return err
 	}
-	if err := r.finishOverlap(ctx, p); err != nil {
-		return err
+	if newSecretLost {
+		r.Recorder.Eventf(p.obj, nil, corev1.EventTypeWarning, "SecretRecovered", "Rotate",
+			"the client secret %s; rotated it in Cloudflare and stored the new one. The previous secret was revoked: Cloudflare keeps at most two secrets", what)
+		return r.finishOverlap(ctx, p)
 	}
 	r.Recorder.Eventf(p.obj, nil, corev1.EventTypeWarning, "SecretRecovered", "Rotate",
-		"the client secret %s; rotated it in Cloudflare and stored the new one", what)
+		"the client secret %s; rotated it in Cloudflare and stored the new one; the previous secret stays valid until %s", what, expires.UTC().Format(time.RFC3339))
+	if overlap <= 0 {
+		return r.finishOverlap(ctx, p)
+	}
+	p.wake(expires)
 	return nil
+}
+
+// rotationOverlap is how long a previous secret stays valid after a rotation.
+func rotationOverlap(obj *v1alpha1.OAuthClient) time.Duration {
+	if sr := obj.Spec.SecretRotation; sr != nil && sr.Overlap != nil {
+		return max(sr.Overlap.Duration, 0)
+	}
+	return defaultOverlap
 }
 
 // finishOverlap deletes the previous secret in Cloudflare, then from the Secret.
@@ -164,7 +197,7 @@ func (r *OAuthClientReconciler) finishOverlap(ctx context.Context, p *pass) erro
 func (r *OAuthClientReconciler) deleteRotated(ctx context.Context, p *pass) error {
 	err := p.api.DeleteRotatedOAuthClientSecret(ctx, p.obj.Spec.AccountID, p.boundID)
 	if err != nil && !cfapi.IsNotFound(err) && !cfapi.IsValidation(err) {
-		return err
+		return classify(opDeleteRotated, err)
 	}
 	r.markRotated(p, false)
 	return nil
@@ -188,8 +221,8 @@ func (r *OAuthClientReconciler) clientSecret(ctx context.Context, p *pass) (*cor
 		return nil, err
 	}
 	if !metav1.IsControlledBy(sec, p.obj) {
-		return nil, &stalledError{reason: v1alpha1.ReasonSecretConflict, retry: slowRetry,
-			message: fmt.Sprintf("Secret %s exists and is not owned by this OAuthClient; choose another spec.secretRef.name or delete it", key)}
+		return nil, newFailure(kindConflict, v1alpha1.ReasonSecretConflict,
+			"Secret %s exists and is not owned by this OAuthClient; choose another spec.secretRef.name or delete it", key)
 	}
 	return sec, nil
 }
@@ -197,7 +230,24 @@ func (r *OAuthClientReconciler) clientSecret(ctx context.Context, p *pass) (*cor
 // updateSecret applies a change to the client Secret (creating it if needed), writes it
 // when anything differs, and leaves the result in p.secret. Secrets and rotation records of a different client (after a
 // re-create) are dropped.
+//
+// A conflict (the Secret changed since we read it: a user's edit, a stale read) is
+// retried from a fresh read: a new secret Cloudflare returned only once must land.
 func (r *OAuthClientReconciler) updateSecret(ctx context.Context, p *pass, ch secretChange) error {
+	key := client.ObjectKey{Namespace: p.obj.Namespace, Name: p.obj.SecretName()}
+	var err error
+	for range 5 {
+		err = r.writeSecret(ctx, p, ch)
+		if !apierrors.IsConflict(err) && !apierrors.IsAlreadyExists(err) {
+			return err
+		}
+		r.secrets.forget(key) // read it again from the API server
+	}
+	return err
+}
+
+// writeSecret is one attempt of updateSecret.
+func (r *OAuthClientReconciler) writeSecret(ctx context.Context, p *pass, ch secretChange) error {
 	obj := p.obj
 	existing, err := r.clientSecret(ctx, p)
 	if err != nil {

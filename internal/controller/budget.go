@@ -1,0 +1,300 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/cloudflare-oauth-operator/cloudflare-oauth-operator/internal/cfapi"
+)
+
+// RequestBudget is how many Cloudflare requests one Cloudflare user may make per
+// window. Cloudflare allows 1,200 per 5 minutes per user (counted across the
+// dashboard, Terraform and every token of that user) and, once that is exceeded, blocks
+// every call for 5 minutes, so the operator paces itself below the limit instead of
+// discovering it through 429s.
+type RequestBudget struct {
+	Requests int
+	Window   time.Duration
+}
+
+// DefaultRequestBudget keeps 10% of Cloudflare's limit for the dashboard and other
+// tools sharing the user.
+var DefaultRequestBudget = RequestBudget{Requests: 1080, Window: 5 * time.Minute}
+
+// ParseRequestBudget parses "N/DURATION", e.g. "1080/5m"; "0" disables pacing.
+func ParseRequestBudget(s string) (RequestBudget, error) {
+	if s == "0" {
+		return RequestBudget{}, nil
+	}
+	n, d, ok := strings.Cut(s, "/")
+	requests, err := strconv.Atoi(n)
+	if !ok || err != nil || requests <= 0 {
+		return RequestBudget{}, fmt.Errorf("request budget %q: want N/DURATION such as 1080/5m, or 0", s)
+	}
+	window, err := time.ParseDuration(d)
+	if err != nil || window <= 0 {
+		return RequestBudget{}, fmt.Errorf("request budget %q: bad window: want N/DURATION such as 1080/5m", s)
+	}
+	return RequestBudget{Requests: requests, Window: window}, nil
+}
+
+const (
+	// maxPacingWait is the longest a reconcile worker waits for a request token; longer
+	// waits requeue the object instead of holding a worker.
+	maxPacingWait = 5 * time.Second
+	// cloudflareWindow is Cloudflare's rate-limit window and the length of its block.
+	cloudflareWindow = 5 * time.Minute
+	// maxRateLimitWait bounds every wait computed from a Ratelimit or Retry-After
+	// header: Cloudflare never blocks for longer than its window, so a larger value is
+	// a broken header or clock, and looking again after a window is always safe.
+	maxRateLimitWait = cloudflareWindow
+	// defaultRetryAfter is used when Cloudflare answers 429 without retry-after.
+	defaultRetryAfter = time.Minute
+)
+
+// minRate is the slowest the bucket ever gets, one request per Cloudflare window: a
+// rate of zero would make the next reservation wait forever.
+var minRate = rate.Limit(1 / cloudflareWindow.Seconds())
+
+// boundedWait clamps a wait read from a header: missing or non-positive means def, and
+// nothing exceeds max. It is never negative.
+func boundedWait(d, def, maxWait time.Duration) time.Duration {
+	if d <= 0 {
+		d = def
+	}
+	return min(d, maxWait)
+}
+
+// budget is the one owner of the rate-limit state of one Cloudflare user: the token
+// bucket that paces our calls, the block Cloudflare imposed (a 429's Retry-After, or a
+// Ratelimit header saying nothing remains), and the slowdown a Ratelimit header asked
+// for. Every token of that user shares it (see budgetUser).
+//
+// No wait it computes is unbounded: header values are clamped to maxRateLimitWait, the
+// bucket never drops below minRateFraction of the budget, and a slowdown ends by itself
+// when the window the header described turns, whether or not a call was made since.
+type budget struct {
+	lim    *rate.Limiter // nil when pacing is disabled
+	base   rate.Limit
+	window time.Duration
+	now    func() time.Time
+
+	mu           sync.Mutex
+	blockedUntil time.Time
+	slowUntil    time.Time
+	lastRemain   int
+	lastSeen     time.Time
+}
+
+func newBudget(b RequestBudget, now func() time.Time) *budget {
+	bg := &budget{now: now, window: cloudflareWindow, lastRemain: -1}
+	if b.Requests > 0 {
+		burst := max(1, b.Requests/20)
+		bg.base = rate.Limit(float64(b.Requests-burst) / b.Window.Seconds())
+		if bg.base <= 0 {
+			bg.base = rate.Limit(float64(b.Requests) / b.Window.Seconds())
+		}
+		bg.lim = rate.NewLimiter(bg.base, burst)
+		bg.window = min(b.Window, cloudflareWindow)
+	}
+	return bg
+}
+
+// blockedFor is how long calls must still wait for a block to end; 0 when not blocked.
+func (b *budget) blockedFor() time.Duration {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return max(b.blockedUntil.Sub(b.now()), 0)
+}
+
+// block forbids calls for d (bounded) from now.
+func (b *budget) block(d time.Duration) {
+	d = boundedWait(d, defaultRetryAfter, maxRateLimitWait)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if until := b.now().Add(d); until.After(b.blockedUntil) {
+		b.blockedUntil = until
+	}
+}
+
+// reserve takes a token, waiting at most maxPacingWait, or reports how long the object
+// should wait instead. A refused reservation was never sent.
+func (b *budget) reserve(ctx context.Context) error {
+	if d := b.blockedFor(); d > 0 {
+		return &rateLimitedError{wait: d}
+	}
+	if b.lim == nil {
+		return nil
+	}
+	b.recover()
+	res := b.lim.Reserve()
+	d := res.Delay()
+	if !res.OK() || d > maxPacingWait {
+		res.Cancel()
+		// InfDuration or a delay past the window would mean a broken rate: look again
+		// when the window turns at the latest.
+		return &rateLimitedError{wait: min(max(d, maxPacingWait), b.window), paced: true}
+	}
+	if d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			res.Cancel()
+			return &notSentError{cause: ctx.Err()}
+		case <-t.C:
+		}
+	}
+	// A 429 may have arrived while we waited for the slot.
+	if d := b.blockedFor(); d > 0 {
+		return &rateLimitedError{wait: d}
+	}
+	return nil
+}
+
+// recover restores the configured rate once a header-driven slowdown has run out: the
+// window the header described has turned.
+func (b *budget) recover() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.slowUntil.IsZero() && !b.now().Before(b.slowUntil) {
+		b.slowUntil = time.Time{}
+		b.lim.SetLimit(b.base)
+	}
+}
+
+// observe follows what Cloudflare said about the user's budget after a call: a 429
+// blocks for its (bounded) Retry-After; a Ratelimit header with nothing remaining
+// blocks until its (bounded) reset; a header with less remaining than the bucket would
+// spend slows the bucket until that reset.
+func (b *budget) observe(rl *cfapi.RateLimit, err error) {
+	if retryAfter, limited := cfapi.IsRateLimited(err); limited {
+		b.block(retryAfter)
+	}
+	if rl == nil || rl.Reset <= 0 && rl.Remaining > 0 {
+		return
+	}
+	reset := boundedWait(rl.Reset, time.Second, maxRateLimitWait)
+	b.mu.Lock()
+	b.lastRemain, b.lastSeen = rl.Remaining, b.now()
+	b.mu.Unlock()
+	if rl.Remaining <= 0 {
+		b.block(reset)
+		return
+	}
+	if b.lim == nil {
+		return
+	}
+	allowed := rate.Limit(0.9 * float64(rl.Remaining) / reset.Seconds())
+	if allowed >= b.base {
+		b.lim.SetLimit(b.base)
+		b.mu.Lock()
+		b.slowUntil = time.Time{}
+		b.mu.Unlock()
+		return
+	}
+	if math.IsNaN(float64(allowed)) || allowed < minRate {
+		allowed = minRate
+	}
+	b.lim.SetLimit(allowed)
+	b.mu.Lock()
+	b.slowUntil = b.now().Add(reset)
+	b.mu.Unlock()
+}
+
+// budgetUser names the Cloudflare user whose budget a set of credentials spends:
+// an explicit user (the credentials Secret's cloudflare-user annotation, or the
+// operator's --default-credentials-user), else the e-mail of legacy credentials (they
+// are the user), else the token itself (a user of its own).
+func budgetUser(res resolved, credsKey string) string {
+	switch {
+	case res.user != "":
+		return "user:" + res.user
+	case res.creds.Email != "":
+		return "user:" + strings.ToLower(res.creds.Email)
+	}
+	return "token:" + credsKey
+}
+
+// pacedAPI spends a token of its user's budget before every call and reports
+// Cloudflare's answer back to the budget.
+type pacedAPI struct {
+	api    CloudflareAPI
+	budget *budget
+	now    func() time.Time
+}
+
+// rateLimitSource is implemented by cfapi.Client.
+type rateLimitSource interface {
+	LastRateLimit() (cfapi.RateLimit, bool)
+}
+
+func paced[T any](ctx context.Context, p *pacedAPI, call func() (T, error)) (T, error) {
+	var zero T
+	if err := p.budget.reserve(ctx); err != nil {
+		return zero, err
+	}
+	res, err := call()
+	var rl *cfapi.RateLimit
+	if src, ok := p.api.(rateLimitSource); ok {
+		if v, ok := src.LastRateLimit(); ok {
+			rl = &v
+		}
+	}
+	p.budget.observe(rl, err)
+	return res, err
+}
+
+// ListOAuthClientsSentAt lists and reports when the request was sent: after the
+// pacer's wait, so a snapshot is never dated before the moment Cloudflare could see it.
+func (p *pacedAPI) ListOAuthClientsSentAt(ctx context.Context, accountID string) ([]cfapi.OAuthClient, time.Time, error) {
+	var sent time.Time
+	clients, err := paced(ctx, p, func() ([]cfapi.OAuthClient, error) {
+		sent = p.now()
+		return p.api.ListOAuthClients(ctx, accountID)
+	})
+	return clients, sent, err
+}
+
+func (p *pacedAPI) ListOAuthClients(ctx context.Context, accountID string) ([]cfapi.OAuthClient, error) {
+	return paced(ctx, p, func() ([]cfapi.OAuthClient, error) { return p.api.ListOAuthClients(ctx, accountID) })
+}
+
+func (p *pacedAPI) GetOAuthClient(ctx context.Context, accountID, clientID string) (*cfapi.OAuthClient, error) {
+	return paced(ctx, p, func() (*cfapi.OAuthClient, error) { return p.api.GetOAuthClient(ctx, accountID, clientID) })
+}
+
+func (p *pacedAPI) CreateOAuthClient(ctx context.Context, accountID string, params cfapi.CreateOAuthClientParams) (*cfapi.CreatedOAuthClient, error) {
+	return paced(ctx, p, func() (*cfapi.CreatedOAuthClient, error) { return p.api.CreateOAuthClient(ctx, accountID, params) })
+}
+
+func (p *pacedAPI) UpdateOAuthClient(ctx context.Context, accountID, clientID string, params cfapi.UpdateOAuthClientParams) (*cfapi.OAuthClient, error) {
+	return paced(ctx, p, func() (*cfapi.OAuthClient, error) { return p.api.UpdateOAuthClient(ctx, accountID, clientID, params) })
+}
+
+func (p *pacedAPI) DeleteOAuthClient(ctx context.Context, accountID, clientID string) error {
+	_, err := paced(ctx, p, func() (struct{}, error) { return struct{}{}, p.api.DeleteOAuthClient(ctx, accountID, clientID) })
+	return err
+}
+
+func (p *pacedAPI) RotateOAuthClientSecret(ctx context.Context, accountID, clientID string) (string, error) {
+	return paced(ctx, p, func() (string, error) { return p.api.RotateOAuthClientSecret(ctx, accountID, clientID) })
+}
+
+func (p *pacedAPI) DeleteRotatedOAuthClientSecret(ctx context.Context, accountID, clientID string) error {
+	_, err := paced(ctx, p, func() (struct{}, error) {
+		return struct{}{}, p.api.DeleteRotatedOAuthClientSecret(ctx, accountID, clientID)
+	})
+	return err
+}
+
+func (p *pacedAPI) ListOAuthScopes(ctx context.Context) ([]cfapi.OAuthScope, error) {
+	return paced(ctx, p, func() ([]cfapi.OAuthScope, error) { return p.api.ListOAuthScopes(ctx) })
+}

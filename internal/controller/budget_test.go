@@ -1,0 +1,243 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"math"
+	"testing"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/cloudflare-oauth-operator/cloudflare-oauth-operator/internal/cfapi"
+)
+
+func TestParseRequestBudget(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    RequestBudget
+		wantErr bool
+	}{
+		{"1080/5m", RequestBudget{1080, 5 * time.Minute}, false},
+		{"0", RequestBudget{}, false},
+		{"10/1s", RequestBudget{10, time.Second}, false},
+		{"1080", RequestBudget{}, true},
+		{"-1/5m", RequestBudget{}, true},
+		{"10/forever", RequestBudget{}, true},
+		{"10/0s", RequestBudget{}, true},
+	}
+	for _, tt := range tests {
+		got, err := ParseRequestBudget(tt.in)
+		if (err != nil) != tt.wantErr || got != tt.want {
+			t.Errorf("ParseRequestBudget(%q) = %+v, %v; want %+v, err %v", tt.in, got, err, tt.want, tt.wantErr)
+		}
+	}
+}
+
+// countingAPI counts List calls and reports a fixed rate-limit header state.
+type countingAPI struct {
+	CloudflareAPI
+	lists int
+	rl    cfapi.RateLimit
+	err   error
+}
+
+func (c *countingAPI) ListOAuthClients(context.Context, string) ([]cfapi.OAuthClient, error) {
+	c.lists++
+	return nil, c.err
+}
+
+func (c *countingAPI) LastRateLimit() (cfapi.RateLimit, bool) {
+	return c.rl, c.rl.Reset > 0 || c.rl.Remaining > 0
+}
+
+// testClock is a settable clock.
+type testClock struct{ t time.Time }
+
+func (c *testClock) now() time.Time { return c.t }
+
+func newTestPaced(inner CloudflareAPI, b RequestBudget) (*pacedAPI, *testClock) {
+	clock := &testClock{t: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)}
+	return &pacedAPI{api: inner, budget: newBudget(b, clock.now), now: clock.now}, clock
+}
+
+func TestPacingSpendsTheBurstThenRequeues(t *testing.T) {
+	inner := &countingAPI{}
+	// 200 per hour: a burst of 10, then one token every ~19s.
+	api, _ := newTestPaced(inner, RequestBudget{Requests: 200, Window: time.Hour})
+	for i := range 10 {
+		if _, err := api.ListOAuthClients(t.Context(), "a"); err != nil {
+			t.Fatalf("call %d within the burst: %v", i, err)
+		}
+	}
+	_, err := api.ListOAuthClients(t.Context(), "a")
+	var limited *rateLimitedError
+	if !errors.As(err, &limited) || !limited.paced || limited.wait < 15*time.Second {
+		t.Fatalf("call past the burst: err = %v, want a paced rateLimitedError of ~19s", err)
+	}
+	if inner.lists != 10 {
+		t.Errorf("Cloudflare saw %d calls, want 10", inner.lists)
+	}
+}
+
+func TestPacingFollowsCloudflaresRemainingBudget(t *testing.T) {
+	inner := &countingAPI{rl: cfapi.RateLimit{Remaining: 3, Reset: 300 * time.Second}}
+	api, clock := newTestPaced(inner, DefaultRequestBudget)
+	if _, err := api.ListOAuthClients(t.Context(), "a"); err != nil {
+		t.Fatal(err)
+	}
+	if got := float64(api.budget.lim.Limit()); got > 0.01 || got <= 0 {
+		t.Errorf("limit = %.4f/s after Cloudflare said 3 requests remain for 300s, want in (0, 0.009]/s", got)
+	}
+	// The window turns without any call being made: the rate recovers by itself.
+	clock.t = clock.t.Add(301 * time.Second)
+	api.budget.recover()
+	if api.budget.lim.Limit() != api.budget.base {
+		t.Errorf("limit = %v after the header's window turned, want the configured %v", api.budget.lim.Limit(), api.budget.base)
+	}
+	inner.rl = cfapi.RateLimit{Remaining: 1200, Reset: 300 * time.Second}
+	if _, err := api.ListOAuthClients(t.Context(), "a"); err != nil {
+		t.Fatal(err)
+	}
+	if api.budget.lim.Limit() != api.budget.base {
+		t.Errorf("limit = %v after the budget recovered, want the configured %v", api.budget.lim.Limit(), api.budget.base)
+	}
+}
+
+// The pacer froze: a Ratelimit header with r=0 set the bucket's rate to 0, the next
+// reservation waited forever, and nothing raised the rate again (adapt only ran after a
+// call that was sent). Now r=0 blocks until the header's reset, bounded, and then the
+// budget works again with no call in between.
+func TestPacingNeverFreezesOnAnEmptyBudget(t *testing.T) {
+	inner := &countingAPI{rl: cfapi.RateLimit{Remaining: 0, Reset: 40 * time.Second}}
+	api, clock := newTestPaced(inner, DefaultRequestBudget)
+	if _, err := api.ListOAuthClients(t.Context(), "a"); err != nil {
+		t.Fatal(err)
+	}
+	if got := api.budget.lim.Limit(); got <= 0 {
+		t.Fatalf("the bucket's rate is %v: a zero rate waits forever", got)
+	}
+	_, err := api.ListOAuthClients(t.Context(), "a")
+	var limited *rateLimitedError
+	if !errors.As(err, &limited) || limited.wait <= 0 || limited.wait > 40*time.Second {
+		t.Fatalf("call with nothing remaining: err = %v, want a wait of at most the 40s reset", err)
+	}
+	if inner.lists != 1 {
+		t.Fatalf("Cloudflare saw %d calls, want 1: nothing remained", inner.lists)
+	}
+	clock.t = clock.t.Add(41 * time.Second)
+	inner.rl = cfapi.RateLimit{Remaining: 1200, Reset: 300 * time.Second}
+	if _, err := api.ListOAuthClients(t.Context(), "a"); err != nil {
+		t.Fatalf("after the window turned: %v", err)
+	}
+}
+
+// Every wait computed from a header is bounded: a huge reset or Retry-After, a zero
+// one, and a header that says nothing never produce a negative, infinite or
+// overflowing duration.
+func TestPacingWaitsAreBounded(t *testing.T) {
+	tests := []struct {
+		name string
+		rl   cfapi.RateLimit
+		err  error
+	}{
+		{"huge reset", cfapi.RateLimit{Remaining: 0, Reset: time.Duration(math.MaxInt64)}, nil},
+		{"zero reset", cfapi.RateLimit{Remaining: 0}, nil},
+		{"huge retry-after", cfapi.RateLimit{}, &cfapi.APIError{StatusCode: 429, RetryAfter: time.Duration(math.MaxInt64)}},
+		{"no retry-after", cfapi.RateLimit{}, &cfapi.APIError{StatusCode: 429}},
+		{"tiny remaining, huge reset", cfapi.RateLimit{Remaining: 1, Reset: time.Duration(math.MaxInt64)}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			inner := &countingAPI{rl: tt.rl, err: tt.err}
+			api, _ := newTestPaced(inner, DefaultRequestBudget)
+			_, _ = api.ListOAuthClients(t.Context(), "a")
+			d := api.budget.blockedFor()
+			if d < 0 || d > maxRateLimitWait {
+				t.Errorf("blocked for %s, want within [0, %s]", d, maxRateLimitWait)
+			}
+			if got := api.budget.lim.Limit(); got <= 0 || got == rate.Inf {
+				t.Errorf("rate = %v, want a positive finite rate", got)
+			}
+			if j := jitterUp(d); j < 0 || j > maxRateLimitWait+time.Minute {
+				t.Errorf("jitterUp(%s) = %s", d, j)
+			}
+		})
+	}
+	for _, d := range []time.Duration{-time.Hour, 0, rate.InfDuration, time.Duration(math.MaxInt64)} {
+		if j := jitterUp(d); j < 0 || j > maxRateLimitWait+time.Minute {
+			t.Errorf("jitterUp(%d) = %s, want within [0, %s]", d, j, maxRateLimitWait+time.Minute)
+		}
+	}
+}
+
+// limitedOnce answers its first List with a 429.
+type limitedOnce struct {
+	CloudflareAPI
+	calls int
+}
+
+func (l *limitedOnce) ListOAuthClients(context.Context, string) ([]cfapi.OAuthClient, error) {
+	l.calls++
+	if l.calls == 1 {
+		return nil, &cfapi.APIError{StatusCode: 429, RetryAfter: 30 * time.Second}
+	}
+	return nil, nil
+}
+
+func TestPacingHonoursRetryAfter(t *testing.T) {
+	inner := &limitedOnce{}
+	api, clock := newTestPaced(inner, DefaultRequestBudget)
+	if _, err := api.ListOAuthClients(t.Context(), "a"); err == nil {
+		t.Fatal("want the 429")
+	}
+	_, err := api.ListOAuthClients(t.Context(), "a")
+	var limited *rateLimitedError
+	if !errors.As(err, &limited) || limited.paced || limited.wait != 30*time.Second {
+		t.Fatalf("call inside Retry-After: err = %v, want a rateLimitedError of 30s", err)
+	}
+	if inner.calls != 1 {
+		t.Fatalf("Cloudflare saw %d calls, want only the one that got the 429", inner.calls)
+	}
+	clock.t = clock.t.Add(31 * time.Second)
+	if _, err := api.ListOAuthClients(t.Context(), "a"); err != nil {
+		t.Fatalf("after Retry-After: %v", err)
+	}
+}
+
+// Tokens of one Cloudflare user share one budget; other users have their own.
+func TestBudgetIsPerCloudflareUser(t *testing.T) {
+	apis := newAPIClients(func(cfapi.Credentials) (CloudflareAPI, error) {
+		return &limitedOnce{}, nil
+	}, DefaultRequestBudget, time.Now)
+	get := func(res resolved) *pacedAPI {
+		api, _, err := apis.get(res)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return api.(*pacedAPI)
+	}
+	a := get(resolved{creds: cfapi.Credentials{APIToken: "token-a"}, user: "platform@example.com"})
+	b := get(resolved{creds: cfapi.Credentials{APIToken: "token-b"}, user: "platform@example.com"})
+	c := get(resolved{creds: cfapi.Credentials{APIToken: "token-c"}})
+	d := get(resolved{creds: cfapi.Credentials{Email: "Platform@example.com", APIKey: "k"}})
+	if a.budget != b.budget || a.budget != d.budget {
+		t.Error("credentials of one user (annotation, legacy e-mail) must share one budget")
+	}
+	if a.budget == c.budget {
+		t.Error("a token without a user must have a budget of its own")
+	}
+	// A 429 seen through token a blocks token b.
+	if _, err := a.ListOAuthClients(t.Context(), "x"); err == nil {
+		t.Fatal("want the 429")
+	}
+	if b.budget.blockedFor() <= 0 || c.budget.blockedFor() != 0 {
+		t.Errorf("blocked: b %s (want > 0), c %s (want 0)", b.budget.blockedFor(), c.budget.blockedFor())
+	}
+	// Forgetting tokens drops their clients, and a budget once no token uses it.
+	apis.forget(credentialsKey(cfapi.Credentials{APIToken: "token-c"}))
+	apis.forget(credentialsKey(cfapi.Credentials{APIToken: "token-a"}))
+	if len(apis.byKey) != 2 || len(apis.budgets) != 1 {
+		t.Errorf("after forgetting tokens a and c: %d clients, %d budgets; want 2 and 1", len(apis.byKey), len(apis.budgets))
+	}
+}

@@ -1,0 +1,86 @@
+package controller
+
+import (
+	"context"
+	"errors"
+
+	corev1 "k8s.io/api/core/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	"github.com/cloudflare-oauth-operator/cloudflare-oauth-operator/api/v1alpha1"
+	"github.com/cloudflare-oauth-operator/cloudflare-oauth-operator/internal/cfapi"
+)
+
+// reconcileDelete removes the remote client (deletionPolicy Delete) and then the
+// finalizer. Credentials Cloudflare refuses keep the finalizer, with a condition that
+// says how to release the object without deleting the client (deletionPolicy: Orphan).
+// A client another object holds is never deleted: the object is released alone.
+func (r *OAuthClientReconciler) reconcileDelete(ctx context.Context, p *pass) (ctrl.Result, error) {
+	obj := p.obj
+	if !controllerutil.ContainsFinalizer(obj, v1alpha1.Finalizer) {
+		return ctrl.Result{}, nil
+	}
+	if !obj.OrphanOnDelete() && !obj.Observing() {
+		err := r.deleteRemote(ctx, p)
+		var f *failure
+		if errors.As(err, &f) && f.kind == kindCredentials {
+			// Without credentials the client cannot be deleted: say so loudly, and how
+			// to release the object, rather than block namespace deletion silently.
+			err = &failure{kind: kindDeletionBlocked, reason: v1alpha1.ReasonDeletionBlocked, cause: err,
+				message: "cannot delete the Cloudflare client (" + f.message +
+					"); fix the credentials, or set spec.deletionPolicy: Orphan to release this object and keep the client"}
+		}
+		if err != nil {
+			return r.outcome(ctx, p, err)
+		}
+	} else if id := boundIDOf(obj); id != "" {
+		if err := r.claims.release(ctx, obj, id); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	if err := r.patchMeta(ctx, obj, func(o *v1alpha1.OAuthClient) { controllerutil.RemoveFinalizer(o, v1alpha1.Finalizer) }); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	r.forget(client.ObjectKeyFromObject(obj))
+	return ctrl.Result{}, nil
+}
+
+// deleteRemote deletes the bound client, if this object holds it; a client that is
+// already gone counts as done.
+func (r *OAuthClientReconciler) deleteRemote(ctx context.Context, p *pass) error {
+	if err := r.connect(ctx, p); err != nil {
+		return err
+	}
+	if pause := r.apis.blockedFor(p.credsKey); pause > 0 {
+		return &rateLimitedError{wait: pause}
+	}
+	obj := p.obj
+	if obj.Annotations[v1alpha1.AnnotationCreateIntent] != "" && obj.AdoptedClientID() == "" {
+		// An interrupted create may have made a client: find it so it is not orphaned.
+		if err := r.resumeInterruptedCreate(ctx, p); err != nil {
+			return err
+		}
+	} else {
+		p.boundID = boundIDOf(obj)
+	}
+	if p.boundID == "" {
+		return nil
+	}
+	if err := r.claims.claim(ctx, obj, p.boundID); err != nil {
+		var f *failure
+		if errors.As(err, &f) && f.reason == v1alpha1.ReasonClientAlreadyBound {
+			r.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, "ClientNotDeleted", "Delete",
+				"left Cloudflare client %s alone: another OAuthClient holds it", p.boundID)
+			return nil
+		}
+		return err
+	}
+	if err := p.api.DeleteOAuthClient(ctx, obj.Spec.AccountID, p.boundID); err != nil && !cfapi.IsNotFound(err) {
+		return classify(opDelete, err)
+	}
+	r.snapshots.Remove(p.account, p.boundID)
+	r.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, "Deleted", "Delete", "deleted Cloudflare client %s", p.boundID)
+	return r.claims.release(ctx, obj, p.boundID)
+}

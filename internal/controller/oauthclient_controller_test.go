@@ -329,22 +329,30 @@ var _ = Describe("OAuthClient controller", func() {
 		Expect(emu.Clients(account)).To(HaveLen(1), "an adopted client is never re-created")
 	})
 
-	It("recovers a client secret deleted by hand, by rotation", func() {
-		Expect(k8sClient.Create(ctx(), confidential(ns, "lost", account))).To(Succeed())
+	It("recovers a client secret deleted by hand by rotation, keeping the old one valid for the overlap", func() {
+		Expect(k8sClient.Create(ctx(), withRotation(confidential(ns, "lost", account), "r1", 3*time.Second))).To(Succeed())
 		id := waitReady(ns, "lost").Status.ClientID
 		oldSecret := string(secretOf(ns, "lost-oauth-client").Data[v1alpha1.SecretKeyClientSecret])
 		Expect(k8sClient.Delete(ctx(), secretOf(ns, "lost-oauth-client"))).To(Succeed())
-		Eventually(func() error {
+		// Consumers still hold the old secret: it comes back as previous_client_secret
+		// and stays valid in Cloudflare until the overlap ends.
+		Eventually(func() string {
 			s := &corev1.Secret{}
-			return k8sClient.Get(ctx(), client.ObjectKey{Namespace: ns, Name: "lost-oauth-client"}, s)
-		}, 10*time.Second).Should(Succeed())
-		Eventually(func() string { return liveClientID(ns, "lost-oauth-client", account) }).Should(Equal(id))
-		Expect(emu.CheckSecret(account, id, oldSecret).Current).To(BeFalse())
+			if err := k8sClient.Get(ctx(), client.ObjectKey{Namespace: ns, Name: "lost-oauth-client"}, s); err != nil {
+				return ""
+			}
+			return string(s.Data[v1alpha1.SecretKeyPreviousClientSecret])
+		}, 10*time.Second).Should(Equal(oldSecret))
+		Expect(liveClientID(ns, "lost-oauth-client", account)).To(Equal(id))
+		Expect(emu.CheckSecret(account, id, oldSecret).Previous).To(BeTrue(), "the old secret was revoked at once")
 		Expect(count(writes(account), routeRotate)).To(Equal(1))
-		Eventually(func() int { return count(writes(account), routeDeleteRotate) }).Should(Equal(1))
+		Eventually(func() []string { return eventReasons(ns, "lost") }).Should(ContainElement("SecretRecovered"))
+		// Then the overlap ends: the old secret goes, in Cloudflare and in the Secret.
+		Eventually(func() int { return count(writes(account), routeDeleteRotate) }, 10*time.Second).Should(Equal(1))
+		Eventually(func() []byte { return secretOf(ns, "lost-oauth-client").Data[v1alpha1.SecretKeyPreviousClientSecret] }).Should(BeNil())
+		Expect(emu.CheckSecret(account, id, oldSecret)).To(Equal(cfemu.SecretState{}))
 		c, _ := emu.GetClient(account, id)
 		Expect(c.HasRotatedSecret).To(BeFalse())
-		Eventually(func() []string { return eventReasons(ns, "lost") }).Should(ContainElement("SecretRecovered"))
 	})
 
 	It("refuses to overwrite a Secret it does not own", func() {

@@ -19,6 +19,7 @@ import (
 	. "github.com/onsi/gomega"
 	"go.uber.org/zap/zapcore"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
@@ -63,6 +64,9 @@ var (
 	failNextBindings atomic.Int32
 	// failNextSecretWrites makes the manager's next N client Secret writes fail.
 	failNextSecretWrites atomic.Int32
+	// conflictNextSecretWrites makes the manager's next N client Secret updates fail
+	// with a Conflict, as if someone had edited the Secret since it was read.
+	conflictNextSecretWrites atomic.Int32
 )
 
 func TestController(t *testing.T) {
@@ -179,6 +183,12 @@ func faultyWrites() interceptor.Funcs {
 		Update: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.UpdateOption) error {
 			if _, ok := obj.(*corev1.Secret); ok && failSecretWrite() {
 				return errInjected
+			}
+			if _, ok := obj.(*corev1.Secret); ok && conflictNextSecretWrites.Add(-1) >= 0 {
+				return apierrors.NewConflict(corev1.Resource("secrets"), obj.GetName(), errors.New("injected conflict"))
+			}
+			if _, ok := obj.(*corev1.Secret); ok {
+				conflictNextSecretWrites.Store(0)
 			}
 			return c.Update(ctx, obj, opts...)
 		},

@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -38,6 +39,8 @@ func main() {
 type options struct {
 	addr        string
 	tokens      tokenFlag
+	users       userFlag
+	readOnly    readOnlyFlag
 	email       string
 	apiKey      string
 	verifyAfter time.Duration
@@ -46,6 +49,9 @@ type options struct {
 	latency     time.Duration
 	scopesFile  string
 	noControl   bool
+	// strict are the strict modes: --strict (every Harsh mode), --strict-seed and
+	// --fail-verification-after.
+	strict cfemu.Strict
 }
 
 // parseOptions reads flags; every flag defaults to its CF_EMULATOR_* variable.
@@ -59,13 +65,23 @@ func parseOptions(args []string, getenv func(string) string) (*options, error) {
 	fs := flag.NewFlagSet("cf-emulator", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	o := &options{}
-	var verifyAfter, latency, rateLimit string
-	noControlDefault, err := strconv.ParseBool(env("CF_EMULATOR_NO_CONTROL", "false"))
+	var verifyAfter, latency, rateLimit, strictSeed, failVerificationAfter string
+	noControlDefault, err := envBool(getenv, "CF_EMULATOR_NO_CONTROL")
 	if err != nil {
-		return nil, fmt.Errorf("CF_EMULATOR_NO_CONTROL: %q is not a boolean", getenv("CF_EMULATOR_NO_CONTROL"))
+		return nil, err
 	}
+	strictDefault, err := envBool(getenv, "CF_EMULATOR_STRICT")
+	if err != nil {
+		return nil, err
+	}
+	// Values of these flags hold tokens. The flag package quotes a rejected value in
+	// its error, so their Set never fails; the first problem is kept here instead.
+	var secretErr error
+	secret := func(name string, v flag.Value) flag.Value { return secretValue{name: name, v: v, err: &secretErr} }
 	fs.StringVar(&o.addr, "addr", env("CF_EMULATOR_ADDR", "127.0.0.1:8787"), "listen address; port 0 picks a free one (env CF_EMULATOR_ADDR)")
-	fs.Var(&o.tokens, "token", "accepted API token, TOKEN or TOKEN=ACCOUNT_ID,ACCOUNT_ID; repeatable (env CF_EMULATOR_TOKENS, space-separated)")
+	fs.Var(secret("token", &o.tokens), "token", "accepted API token, TOKEN or TOKEN=ACCOUNT_ID,ACCOUNT_ID; repeatable (env CF_EMULATOR_TOKENS, space-separated)")
+	fs.Var(secret("user", &o.users), "user", "TOKEN=USER: the token belongs to USER, whose tokens share one rate limit; repeatable (env CF_EMULATOR_USERS, space-separated)")
+	fs.Var(secret("read-only-token", &o.readOnly), "read-only-token", "a token holding only OAuth Client Read (writes answer 403); accepted for every account unless --token restricts it; repeatable (env CF_EMULATOR_READ_ONLY_TOKENS, space-separated)")
 	fs.StringVar(&o.email, "email", env("CF_EMULATOR_EMAIL", ""), "accepted legacy X-Auth-Email, with --api-key (env CF_EMULATOR_EMAIL)")
 	fs.StringVar(&o.apiKey, "api-key", env("CF_EMULATOR_API_KEY", ""), "accepted legacy X-Auth-Key, with --email (env CF_EMULATOR_API_KEY)")
 	fs.StringVar(&verifyAfter, "verify-after", env("CF_EMULATOR_VERIFY_AFTER", "10s"), "client_uri verification succeeds after this; 0 never (env CF_EMULATOR_VERIFY_AFTER)")
@@ -73,19 +89,36 @@ func parseOptions(args []string, getenv func(string) string) (*options, error) {
 	fs.StringVar(&latency, "latency", env("CF_EMULATOR_LATENCY", "0"), "added to every API request (env CF_EMULATOR_LATENCY)")
 	fs.StringVar(&o.scopesFile, "scopes-file", env("CF_EMULATOR_SCOPES_FILE", ""), "JSON array of {id,name,category,scopes} replacing the built-in scope catalogue (env CF_EMULATOR_SCOPES_FILE)")
 	fs.BoolVar(&o.noControl, "no-control", noControlDefault, "disable the /_emulator control endpoints (env CF_EMULATOR_NO_CONTROL)")
+	strict := fs.Bool("strict", strictDefault, "play the harsher reading of every undocumented behaviour (rotate conflict 400, shuffled order, promotion judged before the PATCH) (env CF_EMULATOR_STRICT)")
+	fs.StringVar(&strictSeed, "strict-seed", env("CF_EMULATOR_STRICT_SEED", "0"), "seed of --strict's shuffled order (env CF_EMULATOR_STRICT_SEED)")
+	fs.StringVar(&failVerificationAfter, "fail-verification-after", env("CF_EMULATOR_FAIL_VERIFICATION_AFTER", "0"), "a client_uri verification still unfinished this long after it started fails, as Cloudflare's does after 48h; 0 never (env CF_EMULATOR_FAIL_VERIFICATION_AFTER)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, usage(fs)
 		}
 		return nil, err
 	}
+	if secretErr != nil {
+		return nil, secretErr
+	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	if len(o.tokens) == 0 {
-		for _, t := range strings.Fields(getenv("CF_EMULATOR_TOKENS")) {
-			if err := o.tokens.Set(t); err != nil {
-				return nil, fmt.Errorf("CF_EMULATOR_TOKENS: %w", err)
+	for _, list := range []struct {
+		env string
+		v   flag.Value
+		set bool
+	}{
+		{"CF_EMULATOR_TOKENS", &o.tokens, len(o.tokens) > 0},
+		{"CF_EMULATOR_USERS", &o.users, len(o.users) > 0},
+		{"CF_EMULATOR_READ_ONLY_TOKENS", &o.readOnly, len(o.readOnly) > 0},
+	} {
+		if list.set {
+			continue // flags replace the variable entirely
+		}
+		for _, t := range strings.Fields(getenv(list.env)) {
+			if err := list.v.Set(t); err != nil {
+				return nil, fmt.Errorf("%s: %w", list.env, err)
 			}
 		}
 	}
@@ -98,8 +131,17 @@ func parseOptions(args []string, getenv func(string) string) (*options, error) {
 	if o.rateLimit, o.rateWindow, err = parseRateLimit(rateLimit); err != nil {
 		return nil, err
 	}
-	if len(o.tokens) == 0 && (o.email == "" || o.apiKey == "") {
+	if o.strict, err = parseStrict(*strict, strictSeed, failVerificationAfter); err != nil {
+		return nil, err
+	}
+	if len(o.tokens) == 0 && len(o.readOnly) == 0 && (o.email == "" || o.apiKey == "") {
 		return nil, errors.New("no credential accepted: give at least one --token (or CF_EMULATOR_TOKENS)")
+	}
+	for token := range o.users {
+		if _, ok := o.tokens[token]; !ok && !slices.Contains(o.readOnly, token) {
+			// Never name the token.
+			return nil, errors.New("--user: a token is not among the accepted ones (--token, --read-only-token)")
+		}
 	}
 	if (o.email == "") != (o.apiKey == "") {
 		return nil, errors.New("--email and --api-key go together")
@@ -114,6 +156,38 @@ func usage(fs *flag.FlagSet) error {
 	fs.SetOutput(&b)
 	fs.PrintDefaults()
 	return errors.New(b.String())
+}
+
+func envBool(getenv func(string) string, name string) (bool, error) {
+	v := getenv(name)
+	if v == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, fmt.Errorf("%s: %q is not a boolean", name, v)
+	}
+	return b, nil
+}
+
+// parseStrict builds the strict modes: every Harsh mode with --strict, and
+// --fail-verification-after (which --strict does not imply) on its own.
+func parseStrict(on bool, seed, failAfter string) (cfemu.Strict, error) {
+	n, err := strconv.ParseInt(seed, 10, 64)
+	if err != nil {
+		return cfemu.Strict{}, fmt.Errorf("--strict-seed: %q is not an integer", seed)
+	}
+	var st cfemu.Strict
+	if on {
+		st = cfemu.Harsh(n)
+	}
+	if st.FailVerificationAfter, err = parseDuration("fail-verification-after", failAfter); err != nil {
+		return cfemu.Strict{}, err
+	}
+	if err := st.Validate(); err != nil {
+		return cfemu.Strict{}, fmt.Errorf("--fail-verification-after: %w", err)
+	}
+	return st, nil
 }
 
 func parseDuration(name, v string) (time.Duration, error) {
@@ -140,6 +214,30 @@ func parseRateLimit(v string) (int, time.Duration, error) {
 
 var accountIDPattern = regexp.MustCompile(`^[0-9a-f]{32}$`)
 
+// secretValue wraps a flag whose values hold tokens. The flag package would print a
+// rejected value ("invalid value %q for flag"), so Set records the first error in err
+// (without the value) and reports success.
+type secretValue struct {
+	name string
+	v    flag.Value
+	err  *error
+}
+
+func (s secretValue) String() string { return "" }
+
+func (s secretValue) Set(v string) error {
+	if err := s.v.Set(v); err != nil && *s.err == nil {
+		*s.err = fmt.Errorf("--%s: %w", s.name, err)
+	}
+	return nil
+}
+
+// validToken reports whether a token can travel in a header and a space-separated
+// environment variable.
+func validToken(token string) bool {
+	return token != "" && !strings.ContainsFunc(token, func(r rune) bool { return r <= ' ' || r == 0x7f })
+}
+
 // tokenFlag collects --token values: token -> allowed accounts (empty: all).
 type tokenFlag map[string][]string
 
@@ -150,7 +248,7 @@ func (t *tokenFlag) String() string {
 
 func (t *tokenFlag) Set(v string) error {
 	token, accounts, hasAccounts := strings.Cut(v, "=")
-	if token == "" || strings.ContainsFunc(token, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+	if !validToken(token) {
 		return errors.New("a token must be non-empty, without whitespace or control characters")
 	}
 	var list []string
@@ -166,6 +264,38 @@ func (t *tokenFlag) Set(v string) error {
 		*t = tokenFlag{}
 	}
 	(*t)[token] = list
+	return nil
+}
+
+// userFlag collects --user TOKEN=USER values: token -> the user owning it.
+type userFlag map[string]string
+
+func (u *userFlag) String() string { return "" } // never print tokens
+
+func (u *userFlag) Set(v string) error {
+	token, user, ok := strings.Cut(v, "=")
+	if !ok || !validToken(token) || !validToken(user) {
+		return errors.New("want TOKEN=USER, both non-empty, without whitespace or control characters")
+	}
+	if *u == nil {
+		*u = userFlag{}
+	}
+	(*u)[token] = user
+	return nil
+}
+
+// readOnlyFlag collects --read-only-token values.
+type readOnlyFlag []string
+
+func (r *readOnlyFlag) String() string { return "" } // never print tokens
+
+func (r *readOnlyFlag) Set(v string) error {
+	if !validToken(v) {
+		return errors.New("a token must be non-empty, without whitespace or control characters")
+	}
+	if !slices.Contains(*r, v) {
+		*r = append(*r, v)
+	}
 	return nil
 }
 
@@ -205,6 +335,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	handler := cfemu.New(cfemu.Options{
 		Tokens:         o.tokens,
+		Users:          o.users,
+		ReadOnlyTokens: o.readOnly,
+		Strict:         o.strict,
 		Email:          o.email,
 		APIKey:         o.apiKey,
 		VerifyAfter:    o.verifyAfter,

@@ -4,6 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +18,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/cloudflare-oauth-operator/cloudflare-oauth-operator/internal/cfapi"
+	"github.com/cloudflare-oauth-operator/cloudflare-oauth-operator/internal/cfapi/cfemu"
 )
 
 const testAccount = "023e105f4ecef8ad9ca31a8372d0c353"
@@ -57,6 +61,45 @@ func TestParseOptions(t *testing.T) {
 		{"bad duration", []string{"--token", "T", "--latency", "-1s"}, nil, nil, "non-negative duration"},
 		{"stray argument", []string{"--token", "T", "extra"}, nil, nil, "unexpected arguments"},
 		{"help", []string{"-h"}, nil, nil, "usage: cf-emulator"},
+		{"strict modes from flags", []string{"--token", "T", "--strict", "--strict-seed", "7", "--fail-verification-after", "48h"}, nil, &options{
+			addr: "127.0.0.1:8787", tokens: tokenFlag{"T": nil}, verifyAfter: 10 * time.Second, rateLimit: 1200, rateWindow: 5 * time.Minute,
+			strict: harsh(7, 48*time.Hour),
+		}, ""},
+		{"fail-verification-after without --strict", []string{"--token", "T", "--fail-verification-after", "1h", "--strict-seed", "7"}, nil, &options{
+			addr: "127.0.0.1:8787", tokens: tokenFlag{"T": nil}, verifyAfter: 10 * time.Second, rateLimit: 1200, rateWindow: 5 * time.Minute,
+			strict: cfemu.Strict{FailVerificationAfter: time.Hour},
+		}, ""},
+		{"users and read-only tokens from flags", []string{"--token", "A", "--token", "B=" + testAccount, "--user", "A=alice", "--user", "R=alice",
+			"--read-only-token", "R", "--read-only-token", "B"}, nil, &options{
+			addr: "127.0.0.1:8787", tokens: tokenFlag{"A": nil, "B": {testAccount}}, users: userFlag{"A": "alice", "R": "alice"},
+			readOnly: readOnlyFlag{"R", "B"}, verifyAfter: 10 * time.Second, rateLimit: 1200, rateWindow: 5 * time.Minute,
+		}, ""},
+		{"a read-only token alone is enough", []string{"--read-only-token", "R"}, nil, &options{
+			addr: "127.0.0.1:8787", readOnly: readOnlyFlag{"R"}, verifyAfter: 10 * time.Second, rateLimit: 1200, rateWindow: 5 * time.Minute,
+		}, ""},
+		{"strict modes, users and read-only tokens from the environment", nil, map[string]string{
+			"CF_EMULATOR_TOKENS": "A B", "CF_EMULATOR_USERS": "A=alice B=alice", "CF_EMULATOR_READ_ONLY_TOKENS": "B",
+			"CF_EMULATOR_STRICT": "true", "CF_EMULATOR_STRICT_SEED": "-3", "CF_EMULATOR_FAIL_VERIFICATION_AFTER": "2h",
+		}, &options{
+			addr: "127.0.0.1:8787", tokens: tokenFlag{"A": nil, "B": nil}, users: userFlag{"A": "alice", "B": "alice"},
+			readOnly: readOnlyFlag{"B"}, verifyAfter: 10 * time.Second, rateLimit: 1200, rateWindow: 5 * time.Minute,
+			strict: harsh(-3, 2*time.Hour),
+		}, ""},
+		{"flags replace the user and read-only variables", []string{"--token", "A", "--user", "A=bob", "--read-only-token", "A"},
+			map[string]string{"CF_EMULATOR_USERS": "A=alice", "CF_EMULATOR_READ_ONLY_TOKENS": "Z"}, &options{
+				addr: "127.0.0.1:8787", tokens: tokenFlag{"A": nil}, users: userFlag{"A": "bob"}, readOnly: readOnlyFlag{"A"},
+				verifyAfter: 10 * time.Second, rateLimit: 1200, rateWindow: 5 * time.Minute,
+			}, ""},
+		{"bad strict seed", []string{"--token", "T", "--strict", "--strict-seed", "lucky"}, nil, nil, "--strict-seed"},
+		{"negative fail-verification-after", []string{"--token", "T", "--fail-verification-after", "-1s"}, nil, nil, "non-negative duration"},
+		{"unparsable fail-verification-after", []string{"--token", "T", "--fail-verification-after", "soon"}, nil, nil, "non-negative duration"},
+		{"huge fail-verification-after", []string{"--token", "T", "--fail-verification-after", "9000h"}, nil, nil, "outside"},
+		{"bad CF_EMULATOR_STRICT", []string{"--token", "T"}, map[string]string{"CF_EMULATOR_STRICT": "maybe"}, nil, "CF_EMULATOR_STRICT"},
+		{"user without a user", []string{"--token", "T", "--user", "T"}, nil, nil, "--user: want TOKEN=USER"},
+		{"user with an empty user", []string{"--token", "T", "--user", "T="}, nil, nil, "--user: want TOKEN=USER"},
+		{"user for an unknown token", []string{"--token", "T", "--user", "U=alice"}, nil, nil, "not among the accepted"},
+		{"bad user variable", []string{"--token", "T"}, map[string]string{"CF_EMULATOR_USERS": "T"}, nil, "CF_EMULATOR_USERS"},
+		{"read-only token with a control character", []string{"--read-only-token", "a\x01b"}, nil, nil, "--read-only-token: a token must be"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -77,10 +120,41 @@ func TestParseOptions(t *testing.T) {
 	}
 }
 
+func harsh(seed int64, failAfter time.Duration) cfemu.Strict {
+	st := cfemu.Harsh(seed)
+	st.FailVerificationAfter = failAfter
+	return st
+}
+
 func TestHelpNeverShowsTokens(t *testing.T) {
-	_, err := parseOptions([]string{"--token", "SECRET-TOKEN", "-h"}, func(string) string { return "" })
-	if err == nil || strings.Contains(err.Error(), "SECRET-TOKEN") {
+	_, err := parseOptions([]string{"--token", "SECRET-TOKEN", "--user", "SECRET-TOKEN=alice", "--read-only-token", "SECRET-RO", "-h"},
+		func(string) string { return "" })
+	if err == nil || strings.Contains(err.Error(), "SECRET-") {
 		t.Errorf("help = %v", err)
+	}
+}
+
+// TestRejectedTokensAreNotEchoed: the flag package quotes a rejected value in its
+// error; for flags that carry tokens the message must not.
+func TestRejectedTokensAreNotEchoed(t *testing.T) {
+	for _, args := range [][]string{
+		{"--token", "SECRET TOKEN"},
+		{"--token", "SECRET-TOKEN=not-an-account"},
+		{"--token", "T", "--user", "SECRET-TOKEN"},
+		{"--token", "T", "--user", "SECRET-TOKEN=bad user"},
+		{"--token", "T", "--user", "SECRET-TOKEN=alice"},
+		{"--read-only-token", "SECRET TOKEN"},
+	} {
+		_, err := parseOptions(args, func(string) string { return "" })
+		if err == nil || strings.Contains(err.Error(), "SECRET") {
+			t.Errorf("parseOptions(%q) = %v; want an error that does not show the token", args, err)
+		}
+	}
+	_, err := parseOptions(nil, func(k string) string {
+		return map[string]string{"CF_EMULATOR_READ_ONLY_TOKENS": "SECRET\x01", "CF_EMULATOR_TOKENS": "T"}[k]
+	})
+	if err == nil || strings.Contains(err.Error(), "SECRET") {
+		t.Errorf("bad CF_EMULATOR_READ_ONLY_TOKENS: %v", err)
 	}
 }
 
@@ -173,6 +247,118 @@ func TestBinary(t *testing.T) {
 	}
 }
 
+// startBinary runs the binary with args (and no CF_EMULATOR_* environment) and
+// returns its base URL; it is killed when the test ends.
+func startBinary(t *testing.T, bin string, args ...string) (string, *exec.Cmd, *bytes.Buffer) {
+	t.Helper()
+	cmd := exec.CommandContext(t.Context(), bin, args...)
+	cmd.Env = []string{}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	lines := bufio.NewScanner(stdout)
+	if !lines.Scan() {
+		t.Fatalf("no output; stderr: %s", stderr.String())
+	}
+	baseURL, ok := strings.CutPrefix(lines.Text(), "cf-emulator listening on ")
+	if !ok {
+		t.Fatalf("first line = %q", lines.Text())
+	}
+	return baseURL, cmd, &stderr
+}
+
+// TestBinaryStrictFlags runs the binary with every new flag and checks each took effect.
+func TestBinaryStrictFlags(t *testing.T) {
+	bin := buildBinary(t)
+	const writer, reader = "writer-token", "reader-token"
+	baseURL, _, stderr := startBinary(t, bin, "--addr", "127.0.0.1:0", "--token", writer, "--read-only-token", reader,
+		"--user", writer+"=alice", "--user", reader+"=alice", "--rate-limit", "5/1m",
+		"--strict", "--strict-seed", "11", "--fail-verification-after", "48h")
+	root := strings.TrimSuffix(baseURL, cfemu.BasePath)
+
+	res, err := (&http.Client{Timeout: 10 * time.Second}).Get(root + "/_emulator/strict")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st cfemu.Strict
+	err = json.NewDecoder(res.Body).Decode(&st)
+	_ = res.Body.Close()
+	if err != nil || st != harsh(11, 48*time.Hour) {
+		t.Errorf("GET /_emulator/strict = %+v, %v", st, err)
+	}
+
+	ctx := t.Context()
+	w, _ := cfapi.New(cfapi.Credentials{APIToken: writer}, cfapi.WithBaseURL(baseURL))
+	r, _ := cfapi.New(cfapi.Credentials{APIToken: reader}, cfapi.WithBaseURL(baseURL))
+	created, err := w.CreateOAuthClient(ctx, testAccount, cfapi.CreateOAuthClientParams{
+		ClientName: "Strict", RedirectURIs: []string{"https://app.example.org/cb"}, GrantTypes: []string{"authorization_code"},
+		ResponseTypes: []string{"code"}, Scopes: []string{"account.read"}, TokenEndpointAuthMethod: cfapi.AuthMethodClientSecretBasic,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.GetOAuthClient(ctx, testAccount, created.ClientID); err != nil {
+		t.Errorf("read with the read-only token: %v", err)
+	}
+	if err := r.DeleteOAuthClient(ctx, testAccount, created.ClientID); !cfapi.IsForbidden(err) {
+		t.Errorf("delete with the read-only token: %v, want forbidden", err)
+	}
+	if _, err := w.RotateOAuthClientSecret(ctx, testAccount, created.ClientID); err != nil {
+		t.Fatal(err)
+	}
+	var apiErr *cfapi.APIError
+	if _, err := w.RotateOAuthClientSecret(ctx, testAccount, created.ClientID); !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusBadRequest {
+		t.Errorf("second rotate under --strict: %v, want 400", err)
+	}
+	// Five requests by the two tokens of one user used up the user's 5/1m.
+	if _, err := w.ListOAuthClients(ctx, testAccount); !rateLimited(err) {
+		t.Errorf("sixth request of the user: %v, want rate limited", err)
+	}
+	for _, tok := range []string{writer, reader} {
+		if strings.Contains(stderr.String(), tok) {
+			t.Error("stderr shows a token")
+		}
+	}
+}
+
+// TestBinaryBadFlagsExit2: bad values end the binary with status 2 and a message on
+// stderr that never shows a token.
+func TestBinaryBadFlagsExit2(t *testing.T) {
+	bin := buildBinary(t)
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--token", "T", "--strict-seed", "lucky"}, "--strict-seed"},
+		{[]string{"--token", "T", "--fail-verification-after", "-48h"}, "--fail-verification-after"},
+		{[]string{"--token", "T", "--user", "SECRET-TOKEN"}, "--user"},
+		{[]string{"--read-only-token", "SECRET TOKEN"}, "--read-only-token"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			cmd := exec.CommandContext(t.Context(), bin, tt.args...)
+			cmd.Env = []string{}
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			err := cmd.Run()
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) || exit.ExitCode() != 2 {
+				t.Fatalf("exit = %v, want status 2", err)
+			}
+			if msg := stderr.String(); !strings.Contains(msg, tt.want) || strings.Contains(msg, "SECRET") {
+				t.Errorf("stderr = %q, want it to name %s and not show the token", msg, tt.want)
+			}
+		})
+	}
+}
+
 func buildBinary(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "cf-emulator")
@@ -211,4 +397,9 @@ func TestRunStopsWhenContextEnds(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Errorf("run = %v, want a clean stop", err)
 	}
+}
+
+func rateLimited(err error) bool {
+	_, ok := cfapi.IsRateLimited(err)
+	return ok
 }

@@ -10,7 +10,7 @@ const (
 	CodeNoRoute          = 7003  // 404 unknown route; 400 malformed account id ("could not route")
 	CodeMethodNotAllowed = 7001  // 405 known path, wrong method
 	CodeAuthentication   = 10000 // 401 missing or invalid credentials
-	CodeForbidden        = 9109  // 403 credentials valid, account not allowed
+	CodeForbidden        = 9109  // 403 credentials valid but not allowed: another account, or a write with a read-only token
 	CodeRateLimited      = 1015  // 429 rate limited (retry-after says how long)
 
 	CodeInvalidBody          = 12001 // 400 body is not one JSON object, or a field has the wrong JSON type
@@ -28,7 +28,7 @@ const (
 	CodePromotionRefused     = 12013 // 400 a promotion precondition is missing (one error per gap)
 	CodeClientURILocked      = 12014 // 400 changing or clearing the client_uri host after verification
 	CodeAuthMethodChange     = 12015 // 400 switching token_endpoint_auth_method between none and a secret method
-	CodeSecretAlreadyRotated = 12016 // 409 rotate while has_rotated_secret is true
+	CodeSecretAlreadyRotated = 12016 // 409 rotate while has_rotated_secret is true (400 with Strict.RotateConflictAs400)
 	CodeNoRotatedSecret      = 12017 // 400 delete-rotated with nothing to delete
 	CodeNoSecret             = 12018 // 400 rotate or delete-rotated on a "none" (PKCE) client
 	CodeClientNotFound       = 12019 // 404 unknown OAuth client id in this account
@@ -69,6 +69,27 @@ var statusOf = map[int]int{
 	CodeTimeout:              http.StatusGatewayTimeout,
 }
 
-// StatusForCode returns the HTTP status the emulator answers with for an error code,
-// or 0 for a code it never uses.
+// strictOverride is a status that replaces statusOf's while a Strict mode is on.
+type strictOverride struct {
+	status int
+	on     func(Strict) bool
+}
+
+// strictStatusOf lists the codes whose status a Strict mode changes; statusOf stays the
+// one table for everything else (and for these codes in the default emulator).
+var strictStatusOf = map[int]strictOverride{
+	CodeSecretAlreadyRotated: {http.StatusBadRequest, func(st Strict) bool { return st.RotateConflictAs400 }},
+}
+
+// StatusForCode returns the HTTP status the default emulator answers with for an error
+// code, or 0 for a code it never uses.
 func StatusForCode(code int) int { return statusOf[code] }
+
+// StatusForCode returns the HTTP status for an error code with st's modes on: the
+// default one unless a mode overrides it.
+func (st Strict) StatusForCode(code int) int {
+	if o, ok := strictStatusOf[code]; ok && o.on(st) {
+		return o.status
+	}
+	return statusOf[code]
+}

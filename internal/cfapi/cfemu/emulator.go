@@ -5,18 +5,15 @@
 //
 // It follows the documented API and, where Cloudflare documents nothing, the choices
 // listed in docs/emulator.md (error codes in codes.go). Besides the API it offers
-// fault injection, rate limiting, a request log, a fake clock and control endpoints
-// under /_emulator/ mirrored by Go methods on Server.
+// fault injection (including writes that commit after their request failed), per-user
+// rate limiting, read-only tokens, strict modes that play the harsher reading of
+// undocumented behaviour, a request log, a fake clock and control endpoints under
+// /_emulator/ mirrored by Go methods on Server.
 package cfemu
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io"
-	"math"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -74,6 +71,15 @@ type Options struct {
 	// Tokens maps each accepted API token to the accounts it may use; an empty list
 	// means every account.
 	Tokens map[string][]string
+	// Users maps an API token to the Cloudflare user that owns it. Cloudflare's rate limit
+	// (1,200 requests / 5 minutes) is per user, so tokens of one user share one window,
+	// one block and one Ratelimit header count. A token not listed is a user of its own;
+	// the legacy email/key pair is the user named by its email.
+	Users map[string]string
+	// ReadOnlyTokens hold only "OAuth Client Read": List, Get and GET /oauth/scopes work;
+	// every write (POST, PATCH, DELETE, rotate, delete-rotated) answers 403. A token
+	// listed here but not in Tokens is accepted for every account.
+	ReadOnlyTokens []string
 	// Email and APIKey, when both set, are an accepted legacy credential pair for
 	// every account.
 	Email, APIKey string
@@ -93,6 +99,10 @@ type Options struct {
 	DisableControl bool
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Strict selects harsher answers where Cloudflare's behaviour is undocumented.
+	// The zero value is the default, lenient emulator. New panics if it is invalid
+	// (see Strict.Validate).
+	Strict Strict
 }
 
 // Stats counts public API requests (never Go helper or control calls).
@@ -105,6 +115,9 @@ type Stats struct {
 	Faults int `json:"faults"`
 	// Clients is the number of clients per account.
 	Clients map[string]int `json:"clients"`
+	// PendingCommits is how many FaultRule.CommitAfter writes have not landed yet
+	// (state, not a counter: ResetStats leaves it alone).
+	PendingCommits int `json:"pending_commits"`
 }
 
 // RecordedRequest is one public API request as received and answered.
@@ -127,11 +140,14 @@ type Server struct {
 	now       func() time.Time
 	scopes    []cfapi.OAuthScope
 	catalogue map[string]bool
+	readOnly  map[string]bool
 
 	mu       sync.Mutex
 	accounts map[string]*account
-	limits   map[string]*window
+	limits   map[string]*window // per user (credential.user)
 	faults   faultState
+	strict   strictState
+	pending  pendingCommits
 	stats    Stats
 	log      []RecordedRequest
 	rays     uint64
@@ -150,8 +166,12 @@ type clientRecord struct {
 	verifyStarted time.Time
 }
 
-// New returns an emulator with no clients.
+// New returns an emulator with no clients. It panics when opts.Strict is invalid: a
+// broken setting is a bug in the test.
 func New(opts Options) *Server {
+	if err := opts.Strict.Validate(); err != nil {
+		panic("cfemu.New: " + err.Error())
+	}
 	s := &Server{opts: opts, now: opts.Now}
 	if s.now == nil {
 		s.now = time.Now
@@ -164,6 +184,10 @@ func New(opts Options) *Server {
 	for _, sc := range s.scopes {
 		s.catalogue[sc.ID] = true
 	}
+	s.readOnly = make(map[string]bool, len(opts.ReadOnlyTokens))
+	for _, t := range opts.ReadOnlyTokens {
+		s.readOnly[t] = true
+	}
 	s.resetLocked()
 	return s
 }
@@ -172,6 +196,8 @@ func (s *Server) resetLocked() {
 	s.accounts = map[string]*account{}
 	s.limits = map[string]*window{}
 	s.faults = newFaultState(Faults{})
+	s.strict = newStrictState(s.opts.Strict)
+	s.pending = pendingCommits{}
 	s.stats = Stats{Requests: map[string]int{}}
 	s.log = nil
 }
@@ -228,12 +254,14 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 
 	if !sleep(r.Context(), s.opts.Latency) {
 		s.mu.Lock()
+		s.commitDueLocked()
 		s.recordLocked(q, 0)
 		s.mu.Unlock()
 		return
 	}
 
 	s.mu.Lock()
+	s.commitDueLocked()
 	var resp response
 	switch {
 	case err != nil || len(body) > maxRequestBytes:
@@ -257,7 +285,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 }
 
 // processLocked runs the request through routing, faults, authentication, the rate
-// limiter, account checks and the handler, in that order.
+// limiter, account and permission checks and the handler, in that order.
 func (s *Server) processLocked(q *request) response {
 	if q.tmpl == "" {
 		return s.withRateHeaders(s.errorResponse(apiError(CodeNoRoute, "No route for the URI", "")), nil)
@@ -268,23 +296,27 @@ func (s *Server) processLocked(q *request) response {
 		return s.withRateHeaders(resp, nil)
 	}
 	fault := s.faults.pick(q.route())
-	if fault != nil {
-		s.stats.Faults++
-		if !fault.AfterApply {
-			return s.withRateHeaders(s.faultResponse(fault), nil)
-		}
+	if fault == nil {
+		return s.gateLocked(q, s.handleLocked)
 	}
-	resp := s.authorisedLocked(q)
-	if fault != nil {
-		cred, _ := s.authenticate(q.header)
-		resp = s.withRateHeaders(s.faultResponse(fault), cred)
+	s.stats.Faults++
+	if !fault.AfterApply && fault.CommitAfter <= 0 {
+		return s.withRateHeaders(s.faultResponse(fault), nil)
 	}
-	return resp
+	// The request is authenticated, counted and run (AfterApply) or planned to land
+	// later (CommitAfter); either way its answer is lost and the fault is sent.
+	handle := s.handleLocked
+	if fault.CommitAfter > 0 {
+		handle = func(q *request) response { return s.commitLaterLocked(q, fault.CommitAfter) }
+	}
+	s.gateLocked(q, handle)
+	cred, _ := s.authenticate(q.header)
+	return s.withRateHeaders(s.faultResponse(fault), cred)
 }
 
-// authorisedLocked authenticates, rate-limits, checks the account and runs the
-// handler.
-func (s *Server) authorisedLocked(q *request) response {
+// gateLocked authenticates, rate-limits, checks the account and the token's
+// permission, and then runs handle.
+func (s *Server) gateLocked(q *request, handle func(*request) response) response {
 	cred, ok := s.authenticate(q.header)
 	if !ok {
 		return s.withRateHeaders(s.errorResponse(apiError(CodeAuthentication, "Authentication error", "")), nil)
@@ -306,7 +338,11 @@ func (s *Server) authorisedLocked(q *request) response {
 			return s.withRateHeaders(s.errorResponse(apiError(CodeForbidden, "Unauthorized to access requested resource", "")), cred)
 		}
 	}
-	return s.withRateHeaders(s.handleLocked(q), cred)
+	if !cred.mayWrite(q.method) {
+		return s.withRateHeaders(s.errorResponse(apiError(CodeForbidden,
+			"Unauthorized to access requested resource: the token holds OAuth Client Read only", "")), cred)
+	}
+	return s.withRateHeaders(handle(q), cred)
 }
 
 func (s *Server) handleLocked(q *request) response {
@@ -366,126 +402,6 @@ func allowed(tmpl, method string) bool {
 	return false
 }
 
-// credential is an authenticated caller: key identifies it for rate limiting.
-type credential struct {
-	key      string
-	accounts []string
-}
-
-func (c *credential) allows(accountID string) bool {
-	if len(c.accounts) == 0 {
-		return true
-	}
-	for _, a := range c.accounts {
-		if a == accountID {
-			return true
-		}
-	}
-	return false
-}
-
-// authenticate accepts "Authorization: Bearer <token>" or, when no Authorization
-// header is sent, X-Auth-Email + X-Auth-Key.
-func (s *Server) authenticate(h http.Header) (*credential, bool) {
-	if auth := h.Get("Authorization"); auth != "" {
-		scheme, token, ok := strings.Cut(auth, " ")
-		if !ok || !strings.EqualFold(scheme, "Bearer") {
-			return nil, false
-		}
-		accounts, known := s.opts.Tokens[token]
-		if !known || token == "" {
-			return nil, false
-		}
-		return &credential{key: "token:" + token, accounts: accounts}, true
-	}
-	email, key := h.Get("X-Auth-Email"), h.Get("X-Auth-Key")
-	if s.opts.Email != "" && s.opts.APIKey != "" && email == s.opts.Email && key == s.opts.APIKey {
-		return &credential{key: "key:" + email}, true
-	}
-	return nil, false
-}
-
-// window is one credential's sliding rate-limit window.
-type window struct {
-	hits         []time.Time
-	blockedUntil time.Time
-}
-
-// limitLocked counts a request against cred and reports whether it is refused and for
-// how long the credential stays blocked.
-func (s *Server) limitLocked(cred *credential) (time.Duration, bool) {
-	if s.opts.RateLimit <= 0 {
-		return 0, false
-	}
-	now := s.now()
-	w := s.windowLocked(cred, now)
-	if now.Before(w.blockedUntil) {
-		return w.blockedUntil.Sub(now), true
-	}
-	if len(w.hits) >= s.opts.RateLimit {
-		// Cloudflare blocks the caller for the next full window once it is exceeded.
-		w.blockedUntil = now.Add(s.opts.RateWindow)
-		return s.opts.RateWindow, true
-	}
-	w.hits = append(w.hits, now)
-	return 0, false
-}
-
-func (s *Server) windowLocked(cred *credential, now time.Time) *window {
-	w := s.limits[cred.key]
-	if w == nil {
-		w = &window{}
-		s.limits[cred.key] = w
-	}
-	cut := 0
-	for cut < len(w.hits) && !w.hits[cut].After(now.Add(-s.opts.RateWindow)) {
-		cut++
-	}
-	w.hits = w.hits[cut:]
-	return w
-}
-
-// Nominal policy advertised when the emulator does not enforce a limit: Cloudflare's
-// global 1,200 requests per 5 minutes.
-const (
-	nominalQuota  = 1200
-	nominalWindow = 5 * time.Minute
-)
-
-// withRateHeaders adds Ratelimit and Ratelimit-Policy for cred (nil: an anonymous
-// caller, who sees the full quota).
-func (s *Server) withRateHeaders(resp response, cred *credential) response {
-	if resp.header == nil {
-		resp.header = http.Header{}
-	}
-	quota, win := s.opts.RateLimit, s.opts.RateWindow
-	if quota <= 0 {
-		quota, win = nominalQuota, nominalWindow
-	}
-	remaining, reset := quota, time.Duration(0)
-	if cred != nil && s.opts.RateLimit > 0 {
-		now := s.now()
-		w := s.windowLocked(cred, now)
-		remaining = max(quota-len(w.hits), 0)
-		if len(w.hits) > 0 {
-			reset = w.hits[0].Add(win).Sub(now)
-		}
-		if now.Before(w.blockedUntil) {
-			remaining, reset = 0, w.blockedUntil.Sub(now)
-		}
-	}
-	resp.header.Set("Ratelimit", fmt.Sprintf(`"default";r=%d;t=%d`, remaining, ceilSeconds(reset)))
-	resp.header.Set("Ratelimit-Policy", fmt.Sprintf(`"default";q=%d;w=%d`, quota, ceilSeconds(win)))
-	return resp
-}
-
-func ceilSeconds(d time.Duration) int64 {
-	if d <= 0 {
-		return 0
-	}
-	return int64(math.Ceil(d.Seconds()))
-}
-
 func (s *Server) recordLocked(q *request, status int) {
 	route := q.route()
 	s.stats.Requests[route]++
@@ -497,97 +413,4 @@ func (s *Server) recordLocked(q *request, status int) {
 	if len(s.log) > maxLoggedCalls {
 		s.log = s.log[len(s.log)-maxLoggedCalls:]
 	}
-}
-
-// deliver writes resp, hanging first or aborting the connection for faults.
-func (s *Server) deliver(w http.ResponseWriter, r *http.Request, resp response) {
-	if resp.hang != nil {
-		if d := *resp.hang; d > 0 {
-			if !sleep(r.Context(), d) {
-				return
-			}
-		} else {
-			<-r.Context().Done()
-			return
-		}
-	}
-	if resp.abort {
-		// net/http closes the connection without a response and without logging.
-		panic(http.ErrAbortHandler)
-	}
-	for k, v := range resp.header {
-		w.Header()[k] = v
-	}
-	w.WriteHeader(resp.status)
-	_, _ = w.Write(resp.body)
-}
-
-// sleep waits d or until ctx ends; it reports whether the full wait happened.
-func sleep(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
-
-// envelope is Cloudflare's v4 response wrapper.
-type envelope struct {
-	Success    bool                `json:"success"`
-	Errors     []cfapi.ErrorDetail `json:"errors"`
-	Messages   []cfapi.ErrorDetail `json:"messages"`
-	Result     any                 `json:"result"`
-	ResultInfo *resultInfo         `json:"result_info,omitempty"`
-}
-
-type resultInfo struct {
-	Count      int `json:"count"`
-	Page       int `json:"page"`
-	PerPage    int `json:"per_page"`
-	TotalCount int `json:"total_count"`
-}
-
-func jsonResponse(status int, v any) response {
-	b, err := json.Marshal(v)
-	if err != nil {
-		b = []byte(`{"success":false,"errors":[{"code":12020,"message":"emulator could not encode its response"}],"messages":[],"result":null}`)
-		status = http.StatusInternalServerError
-	}
-	return response{status: status, header: http.Header{"Content-Type": {"application/json"}}, body: b}
-}
-
-func (s *Server) success(result any, info *resultInfo) response {
-	return jsonResponse(http.StatusOK, envelope{Success: true, Errors: []cfapi.ErrorDetail{}, Messages: []cfapi.ErrorDetail{}, Result: result, ResultInfo: info})
-}
-
-// errorResponse answers with the status of the first error's code (see codes.go).
-func (s *Server) errorResponse(errs ...cfapi.ErrorDetail) response {
-	status := http.StatusBadRequest
-	if len(errs) > 0 {
-		if st := statusOf[errs[0].Code]; st != 0 {
-			status = st
-		}
-	}
-	return jsonResponse(status, envelope{Errors: errs, Messages: []cfapi.ErrorDetail{}})
-}
-
-func apiError(code int, message, pointer string) cfapi.ErrorDetail {
-	d := cfapi.ErrorDetail{Code: code, Message: message}
-	if pointer != "" {
-		d.Source = &cfapi.ErrorSource{Pointer: pointer}
-	}
-	return d
-}
-
-// randomHex returns n random bytes as 2n lowercase hex characters.
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b) // crypto/rand.Read never fails on supported platforms
-	return hex.EncodeToString(b)
 }

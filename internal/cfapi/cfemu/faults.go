@@ -1,6 +1,7 @@
 package cfemu
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -55,9 +56,22 @@ type FaultRule struct {
 	Delay time.Duration `json:"-"`
 	// AfterApply runs the request for real first (state changes, e.g. a client is
 	// created) and then answers with the fault: "the mutation happened but the
-	// response was lost". Otherwise the fault answers before anything changes,
-	// including before authentication.
+	// response was lost". Without AfterApply or CommitAfter the fault answers before
+	// anything changes, including before authentication.
 	AfterApply bool `json:"after_apply,omitempty"`
+	// CommitAfter, when > 0, makes the request's mutation (Create, rotate_secret; also
+	// PATCH/DELETE/delete-rotated if simple) land this long AFTER the request, while the
+	// request itself is answered with the fault (e.g. a "timeout" 504, a "reset", a
+	// 500): "the client gave up, and the write committed later". The mutation is
+	// computed when the request arrives (validation, the new client id and secret) and
+	// applied when due; if it is no longer valid when due (e.g. rotate while a rotated
+	// secret exists, client deleted), it is dropped. Pending mutations are applied
+	// lazily: at the start of every public API request and every Go helper / control
+	// call whose clock time is >= their due time (so the fake clock drives them
+	// deterministically). JSON "commit_after" as a Go duration string. CommitAfter
+	// implies the request was authenticated and rate-limited like a real one. It cannot
+	// be combined with AfterApply (Validate rejects that). At most 366 days.
+	CommitAfter time.Duration `json:"-"`
 }
 
 type faultRuleJSON struct {
@@ -68,37 +82,52 @@ type faultRuleJSON struct {
 	RetryAfter  int     `json:"retry_after,omitempty"`
 	Delay       string  `json:"delay,omitempty"`
 	AfterApply  bool    `json:"after_apply,omitempty"`
+	CommitAfter string  `json:"commit_after,omitempty"`
 }
 
-// MarshalJSON writes Delay as a duration string.
+// MarshalJSON writes Delay and CommitAfter as duration strings.
 func (r FaultRule) MarshalJSON() ([]byte, error) {
 	w := faultRuleJSON{Route: r.Route, Kind: r.Kind, Probability: r.Probability, Count: r.Count,
 		RetryAfter: r.RetryAfter, AfterApply: r.AfterApply}
 	if r.Delay != 0 {
 		w.Delay = r.Delay.String()
 	}
+	if r.CommitAfter != 0 {
+		w.CommitAfter = r.CommitAfter.String()
+	}
 	return json.Marshal(w)
 }
 
-// UnmarshalJSON reads Delay as a duration string such as "1500ms".
+// UnmarshalJSON reads Delay and CommitAfter as duration strings such as "1500ms". An
+// unknown field is an error: a misspelt option must not turn into a different fault.
 func (r *FaultRule) UnmarshalJSON(b []byte) error {
 	var w faultRuleJSON
-	if err := json.Unmarshal(b, &w); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&w); err != nil {
 		return err
 	}
 	*r = FaultRule{Route: w.Route, Kind: w.Kind, Probability: w.Probability, Count: w.Count,
 		RetryAfter: w.RetryAfter, AfterApply: w.AfterApply}
-	if w.Delay != "" {
-		d, err := time.ParseDuration(w.Delay)
-		if err != nil {
-			return fmt.Errorf("delay: %w", err)
+	for _, d := range []struct {
+		name string
+		in   string
+		out  *time.Duration
+	}{{"delay", w.Delay, &r.Delay}, {"commit_after", w.CommitAfter, &r.CommitAfter}} {
+		if d.in == "" {
+			continue
 		}
-		r.Delay = d
+		v, err := time.ParseDuration(d.in)
+		if err != nil {
+			return fmt.Errorf("%s: %w", d.name, err)
+		}
+		*d.out = v
 	}
 	return nil
 }
 
-// Validate reports unknown kinds and out-of-range numbers.
+// Validate reports unknown kinds, out-of-range numbers and AfterApply combined with
+// CommitAfter.
 func (f Faults) Validate() error {
 	for i, r := range f.Rules {
 		known := false
@@ -110,8 +139,12 @@ func (f Faults) Validate() error {
 			return fmt.Errorf("rule %d: unknown fault kind %q (want one of %s)", i, r.Kind, strings.Join(faultKinds, ", "))
 		case r.Probability < 0 || r.Probability > 1:
 			return fmt.Errorf("rule %d: probability %v is outside [0, 1]", i, r.Probability)
-		case r.Count < 0, r.RetryAfter < 0, r.Delay < 0:
-			return fmt.Errorf("rule %d: count, retry_after and delay must not be negative", i)
+		case r.Count < 0, r.RetryAfter < 0, r.Delay < 0, r.CommitAfter < 0:
+			return fmt.Errorf("rule %d: count, retry_after, delay and commit_after must not be negative", i)
+		case r.CommitAfter > maxDuration:
+			return fmt.Errorf("rule %d: commit_after %s is longer than %s", i, r.CommitAfter, maxDuration)
+		case r.CommitAfter > 0 && r.AfterApply:
+			return fmt.Errorf("rule %d: after_apply and commit_after cannot be combined (the write lands either now or later)", i)
 		}
 	}
 	return nil

@@ -297,6 +297,8 @@ func (r *OAuthClientReconciler) writeSecret(ctx context.Context, p *pass, ch sec
 		p.secret = existing
 		return nil
 	}
+	done := r.secrets.beginWrite(client.ObjectKeyFromObject(sec))
+	defer done()
 	if existing == nil {
 		err = r.Create(ctx, sec)
 	} else {

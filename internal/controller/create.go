@@ -7,6 +7,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/cloudflare-oauth-operator/cloudflare-oauth-operator/api/v1alpha1"
 	"github.com/cloudflare-oauth-operator/cloudflare-oauth-operator/internal/cfapi"
@@ -73,7 +74,10 @@ func (r *OAuthClientReconciler) create(ctx context.Context, p *pass) error {
 // settles is recorded; the next pass searches for its client instead of creating again.
 func (r *OAuthClientReconciler) createFailed(ctx context.Context, p *pass, err error) error {
 	if definitelyNotSent(err) {
-		_ = r.patchMeta(ctx, p.obj, func(o *v1alpha1.OAuthClient) { delete(o.Annotations, v1alpha1.AnnotationCreateIntent) })
+		if patchErr := r.patchMeta(ctx, p.obj, func(o *v1alpha1.OAuthClient) { delete(o.Annotations, v1alpha1.AnnotationCreateIntent) }); patchErr != nil {
+			// The intent stays: the next pass searches once, finds nothing, and creates.
+			logf.FromContext(ctx).Info("could not remove the create intent after a refused create", "error", patchErr.Error())
+		}
 		return classify(opCreate, err)
 	}
 	settled := r.now().Add(r.CreateSettle).UTC().Format(time.RFC3339Nano)

@@ -45,10 +45,14 @@ func (r *OAuthClientReconciler) holdCredentials(ctx context.Context, p *pass) er
 	base := secretMeta(key)
 	base.ResourceVersion = sec.ResourceVersion
 	base.Finalizers = sec.Finalizers
+	defer r.secrets.beginWrite(key)()
 	if err := r.Patch(ctx, m, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
 		return err
 	}
-	r.secrets.forget(key) // its resourceVersion changed
+	// Remember the version we wrote, so its watch event is not an echo to every user.
+	held := sec.DeepCopy()
+	held.ResourceVersion, held.Finalizers = m.ResourceVersion, m.Finalizers
+	r.secrets.remember(held)
 	return nil
 }
 

@@ -18,6 +18,7 @@ func remoteClient() cfapi.OAuthClient {
 		ClientName:              "App",
 		ClientURI:               "https://app.example.com",
 		RedirectURIs:            []string{"https://app.example.com/cb", "https://app.example.com/cb2"},
+		PostLogoutRedirectURIs:  []string{"https://app.example.com/bye", "https://app.example.com/bye2"},
 		GrantTypes:              []string{"refresh_token", "authorization_code"},
 		ResponseTypes:           []string{"code"},
 		Scopes:                  []string{"offline_access", "user-details.read", "account.read"},
@@ -65,10 +66,14 @@ func TestComputeDrift(t *testing.T) {
 			wantParams: cfapi.UpdateOAuthClientParams{AllowedCORSOrigins: &[]string{}},
 		},
 		{
-			name:       "redirect URI order is significant",
-			spec:       v1alpha1.OAuthClientSpec{RedirectURIs: &[]string{"https://app.example.com/cb2", "https://app.example.com/cb"}},
-			wantFields: []string{"redirectURIs"},
-			wantParams: cfapi.UpdateOAuthClientParams{RedirectURIs: &[]string{"https://app.example.com/cb2", "https://app.example.com/cb"}},
+			// listType=set: Cloudflare may answer in any order, and a reordered answer
+			// must not PATCH on every pass.
+			name: "redirect URI order is not significant",
+			spec: v1alpha1.OAuthClientSpec{RedirectURIs: &[]string{"https://app.example.com/cb2", "https://app.example.com/cb"}},
+		},
+		{
+			name: "post-logout redirect URI order is not significant",
+			spec: v1alpha1.OAuthClientSpec{PostLogoutRedirectURIs: reversed(remoteClient().PostLogoutRedirectURIs)},
 		},
 		{
 			name:       "auth method",
@@ -128,4 +133,12 @@ func TestPromotionGaps(t *testing.T) {
 			}
 		})
 	}
+}
+
+func reversed(in []string) *[]string {
+	out := make([]string, len(in))
+	for i, v := range in {
+		out[len(in)-1-i] = v
+	}
+	return &out
 }

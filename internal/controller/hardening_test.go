@@ -200,6 +200,37 @@ var _ = Describe("Hardening", func() {
 		})
 	})
 
+	Describe("the strict emulator's other harsh answers", func() {
+		It("stalls on its own when Cloudflare gives up verifying", func() {
+			prev := emu.Strict()
+			st := prev
+			st.FailVerificationAfter = 1500 * time.Millisecond
+			emu.SetStrict(st)
+			DeferCleanup(func() { emu.SetStrict(prev) })
+			o := confidential(ns, "giveup", account)
+			o.Spec.LogoURI = ptr("https://giveup.example.com/logo.png")
+			o.Spec.Visibility = ptr(v1alpha1.VisibilityPublic)
+			Expect(k8sClient.Create(ctx(), o)).To(Succeed())
+			Eventually(readyReason(ns, "giveup"), 15*time.Second).Should(Equal("False/" + v1alpha1.ReasonVerificationFailed))
+			Expect(kstatusOf(ns, "giveup")).To(Equal(status.FailedStatus))
+			Eventually(func() []string { return eventReasons(ns, "giveup") }).Should(ContainElement("VerificationFailed"))
+		})
+
+		It("stalls with Forbidden when the token may only read, and writes nothing", func() {
+			Expect(k8sClient.Create(ctx(), &corev1.Secret{
+				ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "ro"},
+				StringData: map[string]string{v1alpha1.CredentialsKeyAPIToken: readOnlyToken},
+			})).To(Succeed())
+			o := confidential(ns, "ro", account)
+			o.Spec.CredentialsRef = &v1alpha1.LocalSecretReference{Name: "ro"}
+			Expect(k8sClient.Create(ctx(), o)).To(Succeed())
+			Eventually(readyReason(ns, "ro"), 10*time.Second).Should(Equal("False/" + v1alpha1.ReasonForbidden))
+			Eventually(func() status.Status { return kstatusOf(ns, "ro") }).Should(Equal(status.FailedStatus))
+			Expect(emu.Clients(account)).To(BeEmpty())
+			Eventually(func() map[string]string { return get(ns, "ro").Annotations }).ShouldNot(HaveKey(v1alpha1.AnnotationCreateIntent), "a refused Create left an intent")
+		})
+	})
+
 	Describe("the credentials usage finalizer", func() {
 		It("keeps a credentials Secret until the last object that deletes with it is gone", func() {
 			Expect(k8sClient.Create(ctx(), confidential(ns, "user", account))).To(Succeed())

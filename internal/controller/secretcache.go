@@ -26,10 +26,13 @@ type secretStore struct {
 	// secret recovered after a user deleted the Secret can hand the old value out as
 	// previous_client_secret. Dropped with forget, when the object goes.
 	gone map[types.NamespacedName]map[string][]byte
+	// writing counts our writes in flight per Secret: their watch events may arrive
+	// before the write returns and its resourceVersion is known.
+	writing map[types.NamespacedName]int
 }
 
 func newSecretStore(meta, direct client.Reader) *secretStore {
-	return &secretStore{meta: meta, direct: direct, memo: map[types.NamespacedName]*corev1.Secret{}, gone: map[types.NamespacedName]map[string][]byte{}}
+	return &secretStore{meta: meta, direct: direct, memo: map[types.NamespacedName]*corev1.Secret{}, gone: map[types.NamespacedName]map[string][]byte{}, writing: map[types.NamespacedName]int{}}
 }
 
 var secretGVK = corev1.SchemeGroupVersion.WithKind("Secret")
@@ -119,11 +122,31 @@ func (s *secretStore) size() int {
 	return len(s.memo) + len(s.gone)
 }
 
-// isOwnWrite reports whether a watch event shows exactly the version we wrote, so our
-// own Secret writes do not echo back as reconciles.
+// isOwnWrite reports whether a watch event shows exactly the version we wrote, or comes
+// while one of our writes to that Secret is in flight, so our own Secret writes do not
+// echo back as reconciles.
 func (s *secretStore) isOwnWrite(obj client.Object) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	held := s.memo[client.ObjectKeyFromObject(obj)]
+	key := client.ObjectKeyFromObject(obj)
+	if s.writing[key] > 0 {
+		return true
+	}
+	held := s.memo[key]
 	return held != nil && held.ResourceVersion == obj.GetResourceVersion()
+}
+
+// writing marks a write to the Secret in flight; call the returned func once its
+// result is remembered.
+func (s *secretStore) beginWrite(key types.NamespacedName) (done func()) {
+	s.mu.Lock()
+	s.writing[key]++
+	s.mu.Unlock()
+	return func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.writing[key]--; s.writing[key] <= 0 {
+			delete(s.writing, key)
+		}
+	}
 }

@@ -133,11 +133,11 @@ func claimedClientIDs(o client.Object) []string {
 // credentials Secret.
 func (r *OAuthClientReconciler) objectsForSecret(ctx context.Context, sec client.Object) []reconcile.Request {
 	var reqs []reconcile.Request
+	if r.secrets.isOwnWrite(sec) {
+		return nil // our own write (a client Secret, a credentials-in-use finalizer)
+	}
 	if owner := sec.GetLabels()[v1alpha1.LabelOAuthClient]; owner != "" && sec.GetLabels()[v1alpha1.LabelManagedBy] == v1alpha1.ManagerName {
-		if !r.secrets.isOwnWrite(sec) {
-			reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: sec.GetNamespace(), Name: owner}})
-		}
-		return reqs
+		return append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: sec.GetNamespace(), Name: owner}})
 	}
 	for _, index := range []string{indexCredentials, indexSecretName} {
 		list := &v1alpha1.OAuthClientList{}

@@ -71,7 +71,7 @@ func (s *Snapshots) Ensure(ctx context.Context, key accountKey, notBefore time.T
 		}
 		s.mu.Unlock()
 		var err error
-		if at, err = s.list(ctx, key, api); err != nil {
+		if at, err = s.list(ctx, key, api, notBefore); err != nil {
 			return time.Time{}, err
 		}
 		if !at.Before(notBefore) {
@@ -81,9 +81,17 @@ func (s *Snapshots) Ensure(ctx context.Context, key accountKey, notBefore time.T
 	return time.Time{}, fmt.Errorf("no List of account %s was sent after %s", key.account, notBefore.UTC().Format(time.RFC3339Nano))
 }
 
-// list runs one List for key, or joins the one in flight.
-func (s *Snapshots) list(ctx context.Context, key accountKey, api CloudflareAPI) (time.Time, error) {
+// list runs one List for key, or joins the one in flight. A List that completed since
+// the caller looked, and that the caller can use, is used as is.
+func (s *Snapshots) list(ctx context.Context, key accountKey, api CloudflareAPI, notBefore time.Time) (time.Time, error) {
 	ch := s.group.DoChan(key.String(), func() (any, error) {
+		s.mu.Lock()
+		if st := s.accounts[key]; st != nil && !st.fetchedAt.IsZero() && s.now().Sub(st.fetchedAt) < s.MaxAge && !st.fetchedAt.Before(notBefore) {
+			at := st.fetchedAt
+			s.mu.Unlock()
+			return at, nil
+		}
+		s.mu.Unlock()
 		// Detach from the first caller's cancellation: the List is shared.
 		listCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 		defer cancel()

@@ -166,13 +166,24 @@ func (r *OAuthClientReconciler) patchMeta(ctx context.Context, obj *v1alpha1.OAu
 
 // writeStatus patches status when the pass changed it. A failed write is joined with the
 // pass's error, never dropped.
+//
+// A pass that met a conflict worked from a stale copy of the object (the cache lagged
+// behind our own last write): it writes nothing, and the retry starts from a fresh copy.
 func (r *OAuthClientReconciler) writeStatus(ctx context.Context, before, obj *v1alpha1.OAuthClient, res ctrl.Result, err error) (ctrl.Result, error) {
+	if apierrors.IsConflict(err) {
+		return ctrl.Result{}, err
+	}
 	if equality.Semantic.DeepEqual(before.Status, obj.Status) {
 		return res, err
 	}
 	base := obj.DeepCopy()
 	base.Status = before.Status
-	if patchErr := r.Status().Patch(ctx, obj, client.MergeFrom(base)); patchErr != nil && !apierrors.IsNotFound(patchErr) {
+	// Optimistic: a pass that worked from a stale copy must not overwrite the status a
+	// newer pass wrote; it is retried from a fresh copy instead.
+	if patchErr := r.Status().Patch(ctx, obj, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); patchErr != nil && !apierrors.IsNotFound(patchErr) {
+		if apierrors.IsConflict(patchErr) && err == nil {
+			return ctrl.Result{}, patchErr
+		}
 		return ctrl.Result{}, errors.Join(err, fmt.Errorf("writing status: %w", patchErr))
 	}
 	return res, err

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -47,6 +48,8 @@ import (
 const (
 	testToken    = "suite-token-8f1c2d"
 	hygieneToken = "HYGIENE-token-6d1f0a9c3b"
+	// readOnlyToken holds only OAuth Client Read: every write is answered 403.
+	readOnlyToken = "suite-read-only-4e7a"
 	syncPeriod   = 2 * time.Second
 	// claimNamespace plays the operator's namespace, where client claims live.
 	claimNamespace = "cfoauth-system"
@@ -87,7 +90,20 @@ var _ = BeforeSuite(func() {
 	k8sClient, err = client.New(env.Config, client.Options{Scheme: scheme})
 	Expect(err).NotTo(HaveOccurred())
 
-	emu = cfemu.New(cfemu.Options{Tokens: map[string][]string{testToken: nil, hygieneToken: nil}})
+	// The emulator plays every harsher answer where Cloudflare's behaviour is
+	// undocumented (house style 21): shuffled lists, rotate conflicts as 400, promotion
+	// judged before the PATCH, tokens of one user sharing a rate limit, a read-only
+	// token. CFEMU_LENIENT=1 runs the suite against the lenient defaults instead.
+	strict := cfemu.Harsh(20261130)
+	if os.Getenv("CFEMU_LENIENT") == "1" {
+		strict = cfemu.Strict{}
+	}
+	emu = cfemu.New(cfemu.Options{
+		Tokens:         map[string][]string{testToken: nil, hygieneToken: nil},
+		Users:          map[string]string{testToken: "suite-user", hygieneToken: "suite-user"},
+		ReadOnlyTokens: []string{readOnlyToken},
+		Strict:         strict,
+	})
 	srv := httptest.NewServer(emu)
 	DeferCleanup(srv.Close)
 	emuURL = srv.URL + "/client/v4"

@@ -1,0 +1,218 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	ctrlreconcile "sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/cloudflare-oauth-operator/cloudflare-oauth-operator/api/v1alpha1"
+	"github.com/cloudflare-oauth-operator/cloudflare-oauth-operator/internal/cfapi"
+	"github.com/cloudflare-oauth-operator/cloudflare-oauth-operator/internal/cfapi/cfemu"
+)
+
+// Errors are classified by cause: the same status means different things for different
+// calls, and a refusal caused by remote state is retried after a refresh, not stalled.
+func TestClassifyByCause(t *testing.T) {
+	apiErr := func(status int) error { return &cfapi.APIError{StatusCode: status, Method: "X", Path: "/p"} }
+	tests := []struct {
+		name   string
+		op     operation
+		err    error
+		want   failureKind
+		reason string
+		asIs   bool
+	}{
+		{"400 on create is the spec", opCreate, apiErr(400), kindSpec, v1alpha1.ReasonInvalidSpec, false},
+		{"422 on update is the spec", opUpdate, apiErr(422), kindSpec, v1alpha1.ReasonInvalidSpec, false},
+		{"400 on rotate is remote state (a rotated secret)", opRotate, apiErr(400), kindRemoteState, v1alpha1.ReasonCloudflareError, false},
+		{"409 on rotate is remote state", opRotate, apiErr(409), kindRemoteState, v1alpha1.ReasonCloudflareError, false},
+		{"400 on promote is remote state (a precondition)", opPromote, apiErr(400), kindRemoteState, v1alpha1.ReasonCloudflareError, false},
+		{"400 on restart is remote state (a lock)", opRestartVerification, apiErr(400), kindRemoteState, v1alpha1.ReasonCloudflareError, false},
+		{"404 on update: the client is gone", opUpdate, apiErr(404), kindRemoteState, v1alpha1.ReasonClientNotFound, false},
+		{"401 is credentials", opList, apiErr(401), kindCredentials, v1alpha1.ReasonUnauthorized, false},
+		{"403 is credentials", opCreate, apiErr(403), kindCredentials, v1alpha1.ReasonForbidden, false},
+		{"5xx is transient", opCreate, apiErr(503), 0, "", true},
+		{"429 keeps its own path", opCreate, apiErr(429), 0, "", true},
+		{"a timeout is transient", opRotate, &cfapi.APIError{Method: "POST", Path: "/p"}, 0, "", true},
+		{"our pacing keeps its own path", opCreate, &rateLimitedError{wait: time.Second, paced: true}, 0, "", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := classify(tt.op, tt.err)
+			if tt.asIs {
+				if got != tt.err {
+					t.Fatalf("classify = %v, want the error unchanged", got)
+				}
+				return
+			}
+			var f *failure
+			if !errors.As(got, &f) || f.kind != tt.want || f.reason != tt.reason {
+				t.Fatalf("classify = %#v, want kind %d reason %s", got, tt.want, tt.reason)
+			}
+			if pol := policies[f.kind]; f.kind == kindSpec && (pol.retry == nil || pol.retry(&OAuthClientReconciler{}) <= 0) {
+				t.Errorf("spec errors must still be re-checked slowly")
+			}
+		})
+	}
+}
+
+func TestDefinitelyNotSent(t *testing.T) {
+	for _, tt := range []struct {
+		err  error
+		want bool
+	}{
+		{&rateLimitedError{paced: true}, true},
+		{&notSentError{cause: context.Canceled}, true},
+		{&cfapi.APIError{StatusCode: http.StatusBadRequest}, true},
+		{&cfapi.APIError{StatusCode: http.StatusTooManyRequests}, true},
+		{&cfapi.APIError{StatusCode: http.StatusBadGateway}, false},
+		{&cfapi.APIError{StatusCode: 0}, false}, // timeout, reset
+		{errors.New("unexpected EOF"), false},
+	} {
+		if got := definitelyNotSent(tt.err); got != tt.want {
+			t.Errorf("definitelyNotSent(%v) = %v, want %v", tt.err, got, tt.want)
+		}
+	}
+}
+
+// Our own pacer refusing a Create proves nothing was sent: no create intent is left
+// behind to force a search.
+func TestPacingRefusalLeavesNoCreateIntent(t *testing.T) {
+	f := newFixture(t, unitObject("paced"))
+	// 40 per hour: a burst of 2 (the List and the scope catalogue), then nothing for
+	// about 95s.
+	f.r.apis = newAPIClients(f.r.NewAPI, RequestBudget{Requests: 40, Window: time.Hour}, f.r.now)
+	res, err := f.reconcile(t, "paced")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.RequeueAfter <= 0 {
+		t.Errorf("RequeueAfter = %s, want a wait for the budget", res.RequeueAfter)
+	}
+	o := f.get(t, "paced")
+	if _, ok := o.Annotations[v1alpha1.AnnotationCreateIntent]; ok {
+		t.Errorf("a create intent was left behind by a call that was never sent: %v", o.Annotations)
+	}
+	if got := f.writes(); len(got) != 0 {
+		t.Errorf("Cloudflare writes = %v, want none", got)
+	}
+	if c := meta.FindStatusCondition(o.Status.Conditions, v1alpha1.ConditionReady); c == nil || c.Reason != v1alpha1.ReasonRateLimited {
+		t.Errorf("Ready = %+v, want RateLimited", c)
+	}
+}
+
+// A PATCH answered 404 means the client is gone: it leaves the snapshot at once, so the
+// next pass re-creates it instead of patching a ghost until the next List.
+func TestPatchNotFoundDropsTheClient(t *testing.T) {
+	f := newFixture(t, unitObject("ghost"))
+	if _, err := f.reconcile(t, "ghost"); err != nil {
+		t.Fatal(err)
+	}
+	o := f.get(t, "ghost")
+	id := o.Status.ClientID
+	if err := f.emu.DeleteClient(unitAccount, id); err != nil {
+		t.Fatal(err)
+	}
+	o.Spec.ClientName = ptr("Renamed")
+	o.Generation++
+	if err := f.c.Update(t.Context(), o); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.reconcile(t, "ghost"); err == nil {
+		t.Fatal("the PATCH of a deleted client succeeded")
+	}
+	key := accountKey{creds: credentialsKey(cfapi.Credentials{APIToken: unitToken}), account: unitAccount}
+	if _, ok := f.r.snapshots.Get(key, id); ok {
+		t.Fatal("the client answered 404 is still in the snapshot")
+	}
+	f.emu.ResetStats()
+	if _, err := f.reconcile(t, "ghost"); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.writes(); len(got) != 1 || got[0] != cfemu.RouteCreateClient {
+		t.Errorf("writes after the 404 = %v, want one re-create", got)
+	}
+}
+
+// cancelOnRotate cancels the reconcile's context the moment a rotate returns, as a
+// shutdown at the worst moment would.
+type cancelOnRotate struct {
+	CloudflareAPI
+	cancel context.CancelFunc
+}
+
+func (c *cancelOnRotate) RotateOAuthClientSecret(ctx context.Context, accountID, clientID string) (string, error) {
+	s, err := c.CloudflareAPI.RotateOAuthClientSecret(ctx, accountID, clientID)
+	c.cancel()
+	return s, err
+}
+
+// A shutdown between the rotate and the Secret write must not lose the new secret (the
+// next pass would have had to revoke the old one to recover).
+func TestRotationSurvivesCancellation(t *testing.T) {
+	obj := unitObject("rot")
+	obj.Spec.SecretRotation = &v1alpha1.SecretRotation{RotationID: "a"}
+	f := newFixture(t, obj)
+	if _, err := f.reconcile(t, "rot"); err != nil {
+		t.Fatal(err)
+	}
+	o := f.get(t, "rot")
+	o.Spec.SecretRotation.RotationID = "b"
+	o.Generation++
+	if err := f.c.Update(t.Context(), o); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	inner := f.r.NewAPI
+	f.r.apis = newAPIClients(func(c cfapi.Credentials) (CloudflareAPI, error) {
+		api, err := inner(c)
+		return &cancelOnRotate{CloudflareAPI: api, cancel: cancel}, err
+	}, RequestBudget{}, f.r.now)
+	_, _ = f.r.Reconcile(ctx, reconcileRequest("rot"))
+	sec := &corev1.Secret{}
+	if err := f.c.Get(t.Context(), client.ObjectKey{Namespace: "team", Name: "rot-oauth-client"}, sec); err != nil {
+		t.Fatal(err)
+	}
+	id := o.Status.ClientID
+	if st := f.emu.CheckSecret(unitAccount, id, string(sec.Data[v1alpha1.SecretKeyClientSecret])); !st.Current {
+		t.Fatalf("after a cancelled pass the Secret does not hold Cloudflare's current secret (%+v)", st)
+	}
+	if sec.Annotations[v1alpha1.AnnotationRotationID] != "b" {
+		t.Errorf("rotation-id = %q, want b", sec.Annotations[v1alpha1.AnnotationRotationID])
+	}
+}
+
+// Deleting the last object of a token drops everything held for it.
+func TestForgetsStateOfDeletedObjects(t *testing.T) {
+	f := newFixture(t, unitObject("gone"))
+	if _, err := f.reconcile(t, "gone"); err != nil {
+		t.Fatal(err)
+	}
+	if f.r.usage.objects() != 1 || len(f.r.apis.byKey) != 1 || f.r.secrets.size() == 0 {
+		t.Fatalf("after a pass: %d objects, %d clients, %d Secrets held", f.r.usage.objects(), len(f.r.apis.byKey), f.r.secrets.size())
+	}
+	if err := f.c.Delete(t.Context(), f.get(t, "gone")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.reconcile(t, "gone"); err != nil {
+		t.Fatal(err)
+	}
+	if f.r.usage.objects() != 0 || len(f.r.apis.byKey) != 0 || len(f.r.apis.budgets) != 0 || f.r.secrets.size() != 0 {
+		t.Errorf("after the deletion: %d objects, %d clients, %d budgets, %d Secrets still held",
+			f.r.usage.objects(), len(f.r.apis.byKey), len(f.r.apis.budgets), f.r.secrets.size())
+	}
+	if n := len(f.r.snapshots.accounts); n != 0 {
+		t.Errorf("%d snapshots still held", n)
+	}
+}
+
+func reconcileRequest(name string) ctrlreconcile.Request {
+	return ctrlreconcile.Request{NamespacedName: client.ObjectKey{Namespace: "team", Name: name}}
+}

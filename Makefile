@@ -77,9 +77,12 @@ demo: ## Run the operator locally: control plane, Cloudflare emulator, samples (
 build: manifests generate fmt vet ## Build the manager binary into bin/manager.
 	go build -o bin/manager ./cmd/manager
 
+# The namespace that holds the operator's client claims when it runs out of cluster.
+OPERATOR_NAMESPACE ?= default
+
 .PHONY: run
-run: manifests generate fmt vet ## Run the manager against the cluster of the current kubeconfig.
-	go run ./cmd/manager
+run: manifests generate fmt vet ## Run the manager against the cluster of the current kubeconfig (OPERATOR_NAMESPACE holds its claims).
+	go run ./cmd/manager --operator-namespace=$(OPERATOR_NAMESPACE)
 
 .PHONY: bench
 bench: setup-envtest ## Run the scale benchmark (~45 min) and write bench/results.{md,svg,json}; BENCH_ARGS to change the matrix.

@@ -78,7 +78,7 @@ func boundedWait(d, def, maxWait time.Duration) time.Duration {
 // for. Every token of that user shares it (see budgetUser).
 //
 // No wait it computes is unbounded: header values are clamped to maxRateLimitWait, the
-// bucket never drops below minRateFraction of the budget, and a slowdown ends by itself
+// bucket never drops below minRate (one request per window), and a slowdown ends by itself
 // when the window the header described turns, whether or not a call was made since.
 type budget struct {
 	lim    *rate.Limiter // nil when pacing is disabled

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -44,11 +45,22 @@ type claimStore struct {
 	ns     string
 
 	mu   sync.Mutex
-	held map[string]types.UID // claim name -> holder UID, as verified by this process
+	held map[string]verifiedClaim // claim name -> holder, as verified by this process
+	now  func() time.Time
 }
 
-func newClaimStore(c client.Client, reader client.Reader, ns string) *claimStore {
-	return &claimStore{c: c, reader: reader, ns: ns, held: map[string]types.UID{}}
+// verifiedClaim is a claim this process read or wrote, and when.
+type verifiedClaim struct {
+	uid types.UID
+	at  time.Time
+}
+
+// claimRecheck is how long a verified claim is trusted before it is read again: only
+// the operator writes claims, but a person may delete one by hand.
+const claimRecheck = 30 * time.Minute
+
+func newClaimStore(c client.Client, reader client.Reader, ns string, now func() time.Time) *claimStore {
+	return &claimStore{c: c, reader: reader, ns: ns, held: map[string]verifiedClaim{}, now: now}
 }
 
 // claimName is the Lease name of a client: a hash, since client IDs are opaque.
@@ -92,7 +104,7 @@ func (s *claimStore) claim(ctx context.Context, obj *v1alpha1.OAuthClient, clien
 		if !stale {
 			return newFailure(kindConflict, v1alpha1.ReasonClientAlreadyBound,
 				"Cloudflare client %s is already bound by OAuthClient %s; a Cloudflare client can be bound by one OAuthClient only. "+
-					"Remove spec.clientID (or the %s annotation) to get a client of this object's own",
+					"Delete this object (deleting it leaves the client alone), or remove the %s annotation if it was copied, to get a client of its own",
 				clientID, lease.Annotations[claimAnnotationHolder], v1alpha1.AnnotationClientID)
 		}
 		err = s.c.Delete(ctx, lease, client.Preconditions{UID: &lease.UID, ResourceVersion: &lease.ResourceVersion})
@@ -176,16 +188,21 @@ func (s *claimStore) newLease(name string, obj *v1alpha1.OAuthClient, clientID s
 	}
 }
 
+// heldBy is the holder this process verified less than claimRecheck ago, if any.
 func (s *claimStore) heldBy(name string) types.UID {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.held[name]
+	v, ok := s.held[name]
+	if !ok || s.now().Sub(v.at) >= claimRecheck {
+		return ""
+	}
+	return v.uid
 }
 
 func (s *claimStore) remember(name string, uid types.UID) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.held[name] = uid
+	s.held[name] = verifiedClaim{uid: uid, at: s.now()}
 }
 
 func cutNamespacedName(s string) (string, string, bool) {

@@ -29,7 +29,9 @@ import (
 // Secret, when the object may have to delete its client with them.
 func (r *OAuthClientReconciler) holdCredentials(ctx context.Context, p *pass) error {
 	key := p.creds.secret
-	if key.Name == "" || key.Namespace != p.obj.Namespace || !holdsCredentials(p.obj) {
+	// Only a credentialsRef is held: the default credentials Secret lives in the
+	// operator's namespace, which a namespace teardown of the object's does not touch.
+	if p.obj.CredentialsSecretName() == "" || key.Name == "" || !holdsCredentials(p.obj) {
 		return nil
 	}
 	sec, err := r.secrets.get(ctx, key)

@@ -216,3 +216,54 @@ func TestForgetsStateOfDeletedObjects(t *testing.T) {
 func reconcileRequest(name string) ctrlreconcile.Request {
 	return ctrlreconcile.Request{NamespacedName: client.ObjectKey{Namespace: "team", Name: name}}
 }
+
+// A rotate refused because of remote state the snapshot did not show (someone rotated
+// in the dashboard; the strict emulator answers 400, as Cloudflare may) is retried
+// after refreshing the snapshot: never stalled as an invalid spec.
+func TestRemoteStateRefusalIsRetriedAfterARefresh(t *testing.T) {
+	obj := unitObject("stale")
+	obj.Spec.SecretRotation = &v1alpha1.SecretRotation{RotationID: "a", Overlap: nil}
+	f := newFixture(t, obj)
+	f.emu.SetStrict(cfemu.Harsh(1))
+	if _, err := f.reconcile(t, "stale"); err != nil {
+		t.Fatal(err)
+	}
+	o := f.get(t, "stale")
+	id := o.Status.ClientID
+	// Out of band: a rotation in the dashboard. The snapshot still says no rotated secret.
+	dashboard, err := f.r.NewAPI(cfapi.Credentials{APIToken: unitToken})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dashboard.RotateOAuthClientSecret(t.Context(), unitAccount, id); err != nil {
+		t.Fatal(err)
+	}
+	o.Spec.SecretRotation.RotationID = "b"
+	o.Generation++
+	if err := f.c.Update(t.Context(), o); err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.reconcile(t, "stale")
+	var fl *failure
+	if !errors.As(err, &fl) || fl.kind != kindRemoteState {
+		t.Fatalf("err = %v, want a remote-state failure for the workqueue's backoff", err)
+	}
+	got := f.get(t, "stale")
+	if meta.IsStatusConditionTrue(got.Status.Conditions, v1alpha1.ConditionStalled) {
+		t.Fatalf("stalled on a refusal caused by remote state: %+v", got.Status.Conditions)
+	}
+	// The retry lists again, sees the rotated secret, and ends with a usable secret.
+	if _, err := f.reconcile(t, "stale"); err != nil {
+		t.Fatal(err)
+	}
+	sec := &corev1.Secret{}
+	if err := f.c.Get(t.Context(), client.ObjectKey{Namespace: "team", Name: "stale-oauth-client"}, sec); err != nil {
+		t.Fatal(err)
+	}
+	if st := f.emu.CheckSecret(unitAccount, id, string(sec.Data[v1alpha1.SecretKeyClientSecret])); !st.Current {
+		t.Errorf("the Secret does not hold Cloudflare's current secret after the retry (%+v)", st)
+	}
+	if c := meta.FindStatusCondition(f.get(t, "stale").Status.Conditions, v1alpha1.ConditionReady); c == nil || c.Status != "True" {
+		t.Errorf("Ready = %+v, want True", c)
+	}
+}

@@ -226,8 +226,11 @@ func (r *OAuthClientReconciler) connect(ctx context.Context, p *pass) error {
 	}
 	p.api, p.creds, p.credsKey = api, res, key
 	p.account = accountKey{creds: key, account: p.obj.Spec.AccountID}
-	r.usage.use(client.ObjectKeyFromObject(p.obj), usage{creds: key, credsSecret: res.secret,
+	prev, unused, switched := r.usage.use(client.ObjectKeyFromObject(p.obj), usage{creds: key, credsSecret: res.secret,
 		clientSecret: types.NamespacedName{Namespace: p.obj.Namespace, Name: p.obj.SecretName()}})
+	if switched && unused {
+		r.forgetCredentials(prev.creds)
+	}
 	return nil
 }
 
@@ -241,8 +244,14 @@ func (r *OAuthClientReconciler) forget(key types.NamespacedName) {
 		r.secrets.forget(u.credsSecret)
 	}
 	if credsUnused && u.creds != "" {
-		r.apis.forget(u.creds)
-		r.snapshots.Forget(u.creds)
-		r.scopes.invalidate(u.creds)
+		r.forgetCredentials(u.creds)
 	}
+}
+
+// forgetCredentials drops the Cloudflare client, snapshots and scope catalogue of
+// credentials no object uses any more.
+func (r *OAuthClientReconciler) forgetCredentials(key string) {
+	r.apis.forget(key)
+	r.snapshots.Forget(key)
+	r.scopes.invalidate(key)
 }

@@ -99,7 +99,7 @@ func (r *OAuthClientReconciler) init(metaReader client.Reader) {
 	r.scopes = newScopeCatalogs()
 	r.apis = newAPIClients(r.NewAPI, r.RequestBudget, now)
 	r.secrets = newSecretStore(metaReader, r.APIReader)
-	r.claims = newClaimStore(r.Client, r.APIReader, r.ClaimNamespace)
+	r.claims = newClaimStore(r.Client, r.APIReader, r.ClaimNamespace, now)
 	r.usage = newUsageTracker()
 }
 

@@ -26,11 +26,23 @@ func newUsageTracker() *usageTracker {
 	return &usageTracker{byObj: map[types.NamespacedName]usage{}}
 }
 
-// use records what obj uses now.
-func (t *usageTracker) use(obj types.NamespacedName, u usage) {
+// use records what obj uses now. When obj switched credentials, it returns what it
+// used before, and whether any object still uses those credentials.
+func (t *usageTracker) use(obj types.NamespacedName, u usage) (prev usage, credsUnused, switched bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	prev, had := t.byObj[obj]
 	t.byObj[obj] = u
+	if !had || prev.creds == u.creds {
+		return usage{}, false, false
+	}
+	credsUnused = true
+	for _, other := range t.byObj {
+		if other.creds == prev.creds {
+			credsUnused = false
+		}
+	}
+	return prev, credsUnused, true
 }
 
 // release forgets obj and reports what it used, whether any other object still uses

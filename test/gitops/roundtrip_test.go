@@ -132,13 +132,18 @@ func startOperator(t *testing.T) client.Client {
 		SyncPeriod:               2 * time.Second,
 		VerificationPollInterval: 300 * time.Millisecond,
 		MaxConcurrentReconciles:  2,
+		ClaimNamespace:           "cloudflare-oauth-operator-system",
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	t.Cleanup(func() { cancel(); <-done })
-	if err := r.SetupWithManager(ctx, mgr); err != nil {
+	if err := k8s.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: r.ClaimNamespace}}); err != nil {
 		t.Fatal(err)
 	}
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := r.SetupWithManager(ctx, mgr); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	t.Cleanup(func() { cancel(); <-done })
 	go func() {
 		defer close(done)
 		if err := mgr.Start(ctx); err != nil {

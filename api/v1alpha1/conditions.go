@@ -58,11 +58,11 @@ const (
 	ReasonResumingCreate = "ResumingCreate"
 
 	// Reasons of ClientURIVerified: the verification status in CamelCase, plus NoClientURI.
-	ReasonVerificationPending    = "Pending"
-	ReasonVerificationInProgress = "InProgress"
-	ReasonVerificationVerified   = "Verified"
+	ReasonVerificationPending      = "Pending"
+	ReasonVerificationInProgress   = "InProgress"
+	ReasonVerificationVerified     = "Verified"
 	ReasonVerificationStatusFailed = "Failed"
-	ReasonNoClientURI            = "NoClientURI"
+	ReasonNoClientURI              = "NoClientURI"
 )
 
 // Annotations the operator writes on OAuthClient objects. They are metadata, never spec.

@@ -104,6 +104,30 @@ func parseOptions(args []string, getenv func(string) string) (*options, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
+	if err := o.readEnvLists(getenv); err != nil {
+		return nil, err
+	}
+	if o.verifyAfter, err = parseDuration("verify-after", verifyAfter); err != nil {
+		return nil, err
+	}
+	if o.latency, err = parseDuration("latency", latency); err != nil {
+		return nil, err
+	}
+	if o.rateLimit, o.rateWindow, err = parseRateLimit(rateLimit); err != nil {
+		return nil, err
+	}
+	if o.strict, err = parseStrict(*strict, strictSeed, failVerificationAfter); err != nil {
+		return nil, err
+	}
+	if err := o.checkCredentials(); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+// readEnvLists fills the token lists from their CF_EMULATOR_* variables, unless flags
+// set them (flags replace the variable entirely).
+func (o *options) readEnvLists(getenv func(string) string) error {
 	for _, list := range []struct {
 		env string
 		v   flag.Value
@@ -118,35 +142,28 @@ func parseOptions(args []string, getenv func(string) string) (*options, error) {
 		}
 		for _, t := range strings.Fields(getenv(list.env)) {
 			if err := list.v.Set(t); err != nil {
-				return nil, fmt.Errorf("%s: %w", list.env, err)
+				return fmt.Errorf("%s: %w", list.env, err)
 			}
 		}
 	}
-	if o.verifyAfter, err = parseDuration("verify-after", verifyAfter); err != nil {
-		return nil, err
-	}
-	if o.latency, err = parseDuration("latency", latency); err != nil {
-		return nil, err
-	}
-	if o.rateLimit, o.rateWindow, err = parseRateLimit(rateLimit); err != nil {
-		return nil, err
-	}
-	if o.strict, err = parseStrict(*strict, strictSeed, failVerificationAfter); err != nil {
-		return nil, err
-	}
+	return nil
+}
+
+// checkCredentials requires at least one accepted credential and consistent pairs.
+func (o *options) checkCredentials() error {
 	if len(o.tokens) == 0 && len(o.readOnly) == 0 && (o.email == "" || o.apiKey == "") {
-		return nil, errors.New("no credential accepted: give at least one --token (or CF_EMULATOR_TOKENS)")
+		return errors.New("no credential accepted: give at least one --token (or CF_EMULATOR_TOKENS)")
 	}
 	for token := range o.users {
 		if _, ok := o.tokens[token]; !ok && !slices.Contains(o.readOnly, token) {
 			// Never name the token.
-			return nil, errors.New("--user: a token is not among the accepted ones (--token, --read-only-token)")
+			return errors.New("--user: a token is not among the accepted ones (--token, --read-only-token)")
 		}
 	}
 	if (o.email == "") != (o.apiKey == "") {
-		return nil, errors.New("--email and --api-key go together")
+		return errors.New("--email and --api-key go together")
 	}
-	return o, nil
+	return nil
 }
 
 // usage renders the flag help into an error for main to print.

@@ -47,7 +47,7 @@ func TestClassifyByCause(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			got := classify(tt.op, tt.err)
 			if tt.asIs {
-				if got != tt.err {
+				if !errors.Is(got, tt.err) {
 					t.Fatalf("classify = %v, want the error unchanged", got)
 				}
 				return

@@ -50,7 +50,7 @@ const (
 	hygieneToken = "HYGIENE-token-6d1f0a9c3b"
 	// readOnlyToken holds only OAuth Client Read: every write is answered 403.
 	readOnlyToken = "suite-read-only-4e7a"
-	syncPeriod   = 2 * time.Second
+	syncPeriod    = 2 * time.Second
 	// claimNamespace plays the operator's namespace, where client claims live.
 	claimNamespace = "cfoauth-system"
 )

@@ -18,7 +18,7 @@ type usage struct {
 // (Cloudflare clients, budgets, snapshots, scope catalogues) and held Secret data are
 // dropped once nothing uses them, instead of growing for the life of the process.
 type usageTracker struct {
-	mu   sync.Mutex
+	mu    sync.Mutex
 	byObj map[types.NamespacedName]usage
 }
 

@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"sort"
 	"time"
+
+	"github.com/cloudflare-oauth-operator/cloudflare-oauth-operator/internal/cfapi"
 )
 
 // pendingCommit is a write whose request was answered with a fault
@@ -62,26 +64,43 @@ func (s *Server) PendingCommits() int {
 func (s *Server) commitLaterLocked(q *request, d time.Duration) response {
 	now := s.now()
 	due := now.Add(d)
-	accountID, clientID := q.accountID, q.clientID
-	if q.route() == RouteCreateClient {
-		rec, errResp := s.planCreate(q)
-		if rec == nil {
-			return errResp
-		}
-		s.enqueueLocked(due, func(at time.Time) {
-			if s.findLocked(accountID, rec.c.ClientID) == nil {
-				s.commitCreate(accountID, rec, at)
-			}
-		})
-		return s.success(nil, nil)
-	}
-	if q.method == http.MethodGet {
+	switch {
+	case q.route() == RouteCreateClient:
+		return s.createLaterLocked(q, due)
+	case q.method == http.MethodGet:
 		return s.handleLocked(q)
 	}
 	rec, errResp := s.lookup(q)
 	if rec == nil {
 		return errResp
 	}
+	if refused := s.scheduleWriteLocked(q, rec, now, due); refused != nil {
+		return *refused
+	}
+	return s.success(nil, nil)
+}
+
+// createLaterLocked plans a Create now and lands it when due (unless a client of that
+// id exists by then).
+func (s *Server) createLaterLocked(q *request, due time.Time) response {
+	accountID := q.accountID
+	rec, errResp := s.planCreate(q)
+	if rec == nil {
+		return errResp
+	}
+	s.enqueueLocked(due, func(at time.Time) {
+		if s.findLocked(accountID, rec.c.ClientID) == nil {
+			s.commitCreate(accountID, rec, at)
+		}
+	})
+	return s.success(nil, nil)
+}
+
+// scheduleWriteLocked checks a write to an existing client now and schedules it for
+// due; it returns the refusal of a write that would fail now.
+func (s *Server) scheduleWriteLocked(q *request, rec *clientRecord, now, due time.Time) *response {
+	accountID, clientID := q.accountID, q.clientID
+	refuse := func(e cfapi.ErrorDetail) *response { r := s.errorResponse(e); return &r }
 	// settled finds the client when the write is due, its verification as of then;
 	// nil when it has been deleted meanwhile.
 	settled := func(at time.Time) *clientRecord {
@@ -95,10 +114,11 @@ func (s *Server) commitLaterLocked(q *request, d time.Duration) response {
 	case RouteUpdateClient:
 		var f clientFields
 		if e := decodeBody(q.body, &f); e != nil {
-			return s.errorResponse(*e)
+			return refuse(*e)
 		}
 		if _, errs := s.planUpdate(rec, &f, now); len(errs) > 0 {
-			return s.errorResponse(errs...)
+			r := s.errorResponse(errs...)
+			return &r
 		}
 		// Re-planned when due: it lands only if still valid on the client as it is then.
 		s.enqueueLocked(due, func(at time.Time) {
@@ -112,7 +132,7 @@ func (s *Server) commitLaterLocked(q *request, d time.Duration) response {
 		s.enqueueLocked(due, func(time.Time) { s.removeClient(accountID, clientID) })
 	case RouteRotateSecret:
 		if e := rotateRefusal(rec); e != nil {
-			return s.errorResponse(*e)
+			return refuse(*e)
 		}
 		secret := newSecret()
 		s.enqueueLocked(due, func(at time.Time) {
@@ -122,7 +142,7 @@ func (s *Server) commitLaterLocked(q *request, d time.Duration) response {
 		})
 	case RouteDeleteRotatedSecret:
 		if e := deleteRotatedRefusal(rec); e != nil {
-			return s.errorResponse(*e)
+			return refuse(*e)
 		}
 		s.enqueueLocked(due, func(at time.Time) {
 			if r := settled(at); r != nil && deleteRotatedRefusal(r) == nil {
@@ -130,5 +150,5 @@ func (s *Server) commitLaterLocked(q *request, d time.Duration) response {
 			}
 		})
 	}
-	return s.success(nil, nil)
+	return nil
 }

@@ -73,6 +73,22 @@ func lists(c cfapi.OAuthClient) map[string][]string {
 	}
 }
 
+// checkReordered asserts every array field of every response is another permutation
+// of the stored one.
+func checkReordered(t *testing.T, responses map[string]cfapi.OAuthClient, want map[string][]string) {
+	t.Helper()
+	for name, resp := range responses {
+		for field, got := range lists(resp) {
+			if slices.Equal(got, want[field]) {
+				t.Errorf("%s: %s kept the stored order %v", name, field, got)
+			}
+			if !cmp.Equal(slices.Sorted(slices.Values(got)), slices.Sorted(slices.Values(want[field]))) {
+				t.Errorf("%s: %s = %v, not a permutation of %v", name, field, got, want[field])
+			}
+		}
+	}
+}
+
 func TestStrictShuffleOrder(t *testing.T) {
 	// run seeds three clients with fixed ids and answers the List and Get bodies.
 	run := func(t *testing.T, st cfemu.Strict) (e *env, stored cfapi.OAuthClient, list, get result) {
@@ -140,16 +156,7 @@ func TestStrictShuffleOrder(t *testing.T) {
 		decode(t, patched, &p)
 		responses["patch"] = p
 		want := lists(stored)
-		for name, resp := range responses {
-			for field, got := range lists(resp) {
-				if slices.Equal(got, want[field]) {
-					t.Errorf("%s: %s kept the stored order %v", name, field, got)
-				}
-				if !cmp.Equal(slices.Sorted(slices.Values(got)), slices.Sorted(slices.Values(want[field]))) {
-					t.Errorf("%s: %s = %v, not a permutation of %v", name, field, got, want[field])
-				}
-			}
-		}
+		checkReordered(t, responses, want)
 		// The store and the Go helpers keep the order the client was written in.
 		after, _ := e.emu.GetClient(acct, "c1")
 		if diff := cmp.Diff(want, lists(after)); diff != "" {

@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"io"
+	"strings"
 	"testing"
 	"time"
 
@@ -137,4 +138,36 @@ func TestCacheScope(t *testing.T) {
 	g.Expect(secretMeta("team-b", "creds")).To(Succeed())
 	g.Expect(apierrors.IsNotFound(secretMeta("operator", "other"))).To(BeTrue(), "only the default credentials Secret of the operator namespace is cached")
 	g.Expect(secretMeta("unwatched", "creds")).NotTo(Succeed(), "Secrets of unwatched namespaces are not cached")
+}
+
+// The claims that bind each Cloudflare client to one OAuthClient live in the operator's
+// namespace: without one the manager refuses to start, and the other new flags are
+// validated before anything starts.
+func TestOperatorNamespaceAndHardeningFlags(t *testing.T) {
+	t.Setenv("POD_NAMESPACE", "")
+	tests := []struct {
+		name    string
+		args    []string
+		wantErr string
+	}{
+		{name: "no operator namespace", args: nil, wantErr: "--operator-namespace"},
+		{name: "operator namespace given", args: []string{"--operator-namespace=cfoauth-system"}},
+		{name: "negative create settle", args: []string{"--operator-namespace=x", "--create-settle=-1s"}, wantErr: "--create-settle"},
+		{name: "default credentials user", args: []string{"--operator-namespace=x", "--default-credentials-user=platform@example.com"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			o, err := parseFlags(t, tc.args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = o.validate()
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Fatalf("validate: %v", err)
+			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+				t.Fatalf("validate = %v, want an error naming %s", err, tc.wantErr)
+			}
+		})
+	}
 }

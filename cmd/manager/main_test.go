@@ -171,3 +171,11 @@ func TestOperatorNamespaceAndHardeningFlags(t *testing.T) {
 		})
 	}
 }
+
+// The benchmark's per-object GET baseline is not part of the production binary: its
+// flag exists only in builds with the benchbaseline tag (make bench).
+func TestNoBenchmarkBaselineInProductionBuilds(t *testing.T) {
+	if f := flag.CommandLine.Lookup("bench-per-object-get"); f != nil {
+		t.Fatal("--bench-per-object-get is registered in a build without the benchbaseline tag")
+	}
+}

@@ -13,6 +13,10 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // managerProcess is the real manager binary, run as a child process so that its RSS is
@@ -42,8 +46,16 @@ type gcTrace struct {
 	peakLive    float64
 }
 
+// operatorNamespace is the manager's --operator-namespace, where it keeps the claims
+// that bind each Cloudflare client to one OAuthClient.
+const operatorNamespace = "cfoauth-system"
+
 // startManager runs the manager against the cluster and the emulator at apiURL.
 func startManager(ctx context.Context, bin, dir string, cl *cluster, apiURL string, args, env []string, scrapeEvery time.Duration) (*managerProcess, error) {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: operatorNamespace}}
+	if err := cl.client.Create(ctx, ns); err != nil && !apierrors.IsAlreadyExists(err) {
+		return nil, fmt.Errorf("creating the operator namespace: %w", err)
+	}
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -65,6 +77,7 @@ func startManager(ctx context.Context, bin, dir string, cl *cluster, apiURL stri
 		"--metrics-secure=false",
 		"--health-probe-bind-address=0",
 		"--leader-elect=false",
+		"--operator-namespace=" + operatorNamespace,
 	}, args...)
 	m.cmd = exec.Command(bin, all...)
 	// gctrace makes the runtime print every collection's heap sizes to stderr: exact

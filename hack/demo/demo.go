@@ -40,7 +40,9 @@ import (
 
 const (
 	// operatorUser is the identity the operator runs as; it holds only the ClusterRole
-	// of config/rbac/role.yaml, as the manager's service account does in a cluster.
+	// of config/rbac/role.yaml and, in its own namespace, the Role of
+	// config/rbac/leader_election_role.yaml, as the manager's service account does in a
+	// cluster.
 	operatorUser = "cloudflare-oauth-operator"
 	// The samples' account and the client config/samples/adopted-client.yaml adopts;
 	// the emulator starts with that client, as if it had been made in the dashboard.
@@ -50,6 +52,9 @@ const (
 	// demo replaces with the emulator's.
 	credentialsSecret = "cloudflare-credentials"
 	fieldOwner        = "demo"
+	// operatorNamespace is the operator's own namespace (--operator-namespace): it
+	// keeps the claims that bind each Cloudflare client to one OAuthClient.
+	operatorNamespace = "cfoauth-system"
 )
 
 // demo holds what the demo started, so that stop can end all of it.
@@ -175,25 +180,55 @@ func writeKubeconfig(user *envtest.AuthenticatedUser, path, namespace string) er
 	return clientcmd.WriteToFile(*cfg, path)
 }
 
-// grantOperatorRBAC gives the operator's user exactly the ClusterRole generated from
-// the RBAC markers, so that the demo fails if the operator needs more.
+// grantOperatorRBAC gives the operator's user exactly what config/rbac gives the
+// manager's service account, so that the demo fails if the operator needs more: the
+// ClusterRole generated from the RBAC markers, and the Role of its own namespace
+// (Leases: leader election and the client claims), in the operator namespace it creates.
 func (d *demo) grantOperatorRBAC(ctx context.Context) error {
-	raw, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "config", "rbac", "role.yaml"))
-	if err != nil {
-		return err
-	}
 	role := &rbacv1.ClusterRole{}
-	if err := yaml.Unmarshal(raw, role); err != nil {
-		return fmt.Errorf("config/rbac/role.yaml: %w", err)
+	if err := readManifest("role.yaml", role); err != nil {
+		return err
 	}
 	if err := d.k8s.Create(ctx, role); err != nil {
 		return err
 	}
-	return d.k8s.Create(ctx, &rbacv1.ClusterRoleBinding{
+	subjects := []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: operatorUser}}
+	if err := d.k8s.Create(ctx, &rbacv1.ClusterRoleBinding{
 		ObjectMeta: metav1.ObjectMeta{Name: role.Name},
 		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
-		Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: operatorUser}},
+		Subjects:   subjects,
+	}); err != nil {
+		return err
+	}
+
+	if err := d.k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: operatorNamespace}}); err != nil {
+		return err
+	}
+	nsRole := &rbacv1.Role{}
+	if err := readManifest("leader_election_role.yaml", nsRole); err != nil {
+		return err
+	}
+	nsRole.Namespace = operatorNamespace
+	if err := d.k8s.Create(ctx, nsRole); err != nil {
+		return err
+	}
+	return d.k8s.Create(ctx, &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Namespace: operatorNamespace, Name: nsRole.Name},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: nsRole.Name},
+		Subjects:   subjects,
 	})
+}
+
+// readManifest decodes config/rbac/<name>.
+func readManifest(name string, into any) error {
+	raw, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "config", "rbac", name))
+	if err != nil {
+		return err
+	}
+	if err := yaml.Unmarshal(raw, into); err != nil {
+		return fmt.Errorf("config/rbac/%s: %w", name, err)
+	}
+	return nil
 }
 
 // startEmulator serves the Cloudflare emulator on a free loopback port, seeded with the
@@ -246,6 +281,7 @@ func (d *demo) startOperator(binary string) error {
 		"--verification-poll-interval=1s",
 		"--metrics-bind-address=0",
 		"--health-probe-bind-address=0",
+		"--operator-namespace="+operatorNamespace,
 		"--zap-encoder=console",
 	)
 	cmd.Env = append(operatorEnv(), "KUBECONFIG="+operatorKubeconfig)
@@ -262,7 +298,8 @@ func (d *demo) startOperator(binary string) error {
 		_ = logFile.Close()
 		close(d.operatorDone)
 	}()
-	d.step("started the operator", fmt.Sprintf("pid %d, as user %q with config/rbac/role.yaml; log %s", cmd.Process.Pid, operatorUser, d.rel(d.logPath)))
+	d.step("started the operator", fmt.Sprintf("pid %d, as user %q with config/rbac's roles, in namespace %s; log %s",
+		cmd.Process.Pid, operatorUser, operatorNamespace, d.rel(d.logPath)))
 	return nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -226,9 +227,20 @@ func budgetUser(res resolved, credsKey string) string {
 // pacedAPI spends a token of its user's budget before every call and reports
 // Cloudflare's answer back to the budget.
 type pacedAPI struct {
-	api    CloudflareAPI
-	budget *budget
-	now    func() time.Time
+	api CloudflareAPI
+	now func() time.Time
+	// current is the budget of the credentials' user; swapped when a Secret's
+	// cloudflare-user annotation changes, while calls are in flight.
+	current atomic.Pointer[budget]
+}
+
+// budget is the budget the next call spends.
+func (p *pacedAPI) budget() *budget { return p.current.Load() }
+
+func newPaced(api CloudflareAPI, b *budget, now func() time.Time) *pacedAPI {
+	p := &pacedAPI{api: api, now: now}
+	p.current.Store(b)
+	return p
 }
 
 // rateLimitSource is implemented by cfapi.Client.
@@ -238,7 +250,8 @@ type rateLimitSource interface {
 
 func paced[T any](ctx context.Context, p *pacedAPI, call func() (T, error)) (T, error) {
 	var zero T
-	if err := p.budget.reserve(ctx); err != nil {
+	b := p.budget()
+	if err := b.reserve(ctx); err != nil {
 		return zero, err
 	}
 	res, err := call()
@@ -248,7 +261,7 @@ func paced[T any](ctx context.Context, p *pacedAPI, call func() (T, error)) (T, 
 			rl = &v
 		}
 	}
-	p.budget.observe(rl, err)
+	b.observe(rl, err)
 	return res, err
 }
 

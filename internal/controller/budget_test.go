@@ -58,7 +58,7 @@ func (c *testClock) now() time.Time { return c.t }
 
 func newTestPaced(inner CloudflareAPI, b RequestBudget) (*pacedAPI, *testClock) {
 	clock := &testClock{t: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)}
-	return &pacedAPI{api: inner, budget: newBudget(b, clock.now), now: clock.now}, clock
+	return newPaced(inner, newBudget(b, clock.now), clock.now), clock
 }
 
 func TestPacingSpendsTheBurstThenRequeues(t *testing.T) {
@@ -86,21 +86,21 @@ func TestPacingFollowsCloudflaresRemainingBudget(t *testing.T) {
 	if _, err := api.ListOAuthClients(t.Context(), "a"); err != nil {
 		t.Fatal(err)
 	}
-	if got := float64(api.budget.lim.Limit()); got > 0.01 || got <= 0 {
+	if got := float64(api.budget().lim.Limit()); got > 0.01 || got <= 0 {
 		t.Errorf("limit = %.4f/s after Cloudflare said 3 requests remain for 300s, want in (0, 0.009]/s", got)
 	}
 	// The window turns without any call being made: the rate recovers by itself.
 	clock.t = clock.t.Add(301 * time.Second)
-	api.budget.recover()
-	if api.budget.lim.Limit() != api.budget.base {
-		t.Errorf("limit = %v after the header's window turned, want the configured %v", api.budget.lim.Limit(), api.budget.base)
+	api.budget().recover()
+	if api.budget().lim.Limit() != api.budget().base {
+		t.Errorf("limit = %v after the header's window turned, want the configured %v", api.budget().lim.Limit(), api.budget().base)
 	}
 	inner.rl = cfapi.RateLimit{Remaining: 1200, Reset: 300 * time.Second}
 	if _, err := api.ListOAuthClients(t.Context(), "a"); err != nil {
 		t.Fatal(err)
 	}
-	if api.budget.lim.Limit() != api.budget.base {
-		t.Errorf("limit = %v after the budget recovered, want the configured %v", api.budget.lim.Limit(), api.budget.base)
+	if api.budget().lim.Limit() != api.budget().base {
+		t.Errorf("limit = %v after the budget recovered, want the configured %v", api.budget().lim.Limit(), api.budget().base)
 	}
 }
 
@@ -114,7 +114,7 @@ func TestPacingNeverFreezesOnAnEmptyBudget(t *testing.T) {
 	if _, err := api.ListOAuthClients(t.Context(), "a"); err != nil {
 		t.Fatal(err)
 	}
-	if got := api.budget.lim.Limit(); got <= 0 {
+	if got := api.budget().lim.Limit(); got <= 0 {
 		t.Fatalf("the bucket's rate is %v: a zero rate waits forever", got)
 	}
 	_, err := api.ListOAuthClients(t.Context(), "a")
@@ -152,11 +152,11 @@ func TestPacingWaitsAreBounded(t *testing.T) {
 			inner := &countingAPI{rl: tt.rl, err: tt.err}
 			api, _ := newTestPaced(inner, DefaultRequestBudget)
 			_, _ = api.ListOAuthClients(t.Context(), "a")
-			d := api.budget.blockedFor()
+			d := api.budget().blockedFor()
 			if d < 0 || d > maxRateLimitWait {
 				t.Errorf("blocked for %s, want within [0, %s]", d, maxRateLimitWait)
 			}
-			if got := api.budget.lim.Limit(); got <= 0 || got == rate.Inf {
+			if got := api.budget().lim.Limit(); got <= 0 || got == rate.Inf {
 				t.Errorf("rate = %v, want a positive finite rate", got)
 			}
 			if j := jitterUp(d); j < 0 || j > maxRateLimitWait+time.Minute {
@@ -221,18 +221,18 @@ func TestBudgetIsPerCloudflareUser(t *testing.T) {
 	b := get(resolved{creds: cfapi.Credentials{APIToken: "token-b"}, user: "platform@example.com"})
 	c := get(resolved{creds: cfapi.Credentials{APIToken: "token-c"}})
 	d := get(resolved{creds: cfapi.Credentials{Email: "Platform@example.com", APIKey: "k"}})
-	if a.budget != b.budget || a.budget != d.budget {
+	if a.budget() != b.budget() || a.budget() != d.budget() {
 		t.Error("credentials of one user (annotation, legacy e-mail) must share one budget")
 	}
-	if a.budget == c.budget {
+	if a.budget() == c.budget() {
 		t.Error("a token without a user must have a budget of its own")
 	}
 	// A 429 seen through token a blocks token b.
 	if _, err := a.ListOAuthClients(t.Context(), "x"); err == nil {
 		t.Fatal("want the 429")
 	}
-	if b.budget.blockedFor() <= 0 || c.budget.blockedFor() != 0 {
-		t.Errorf("blocked: b %s (want > 0), c %s (want 0)", b.budget.blockedFor(), c.budget.blockedFor())
+	if b.budget().blockedFor() <= 0 || c.budget().blockedFor() != 0 {
+		t.Errorf("blocked: b %s (want > 0), c %s (want 0)", b.budget().blockedFor(), c.budget().blockedFor())
 	}
 	// Forgetting tokens drops their clients, and a budget once no token uses it.
 	apis.forget(credentialsKey(cfapi.Credentials{APIToken: "token-c"}))

@@ -63,14 +63,14 @@ func (a *apiClients) get(res resolved) (CloudflareAPI, string, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if c, ok := a.byKey[key]; ok {
-		c.budget = a.budgetLocked(user) // the Secret's user annotation may have changed
+		c.current.Store(a.budgetLocked(user)) // the Secret's user annotation may have changed
 		return c, key, nil
 	}
 	c, err := a.factory(res.creds)
 	if err != nil {
 		return nil, "", err
 	}
-	p := &pacedAPI{api: c, budget: a.budgetLocked(user), now: a.now}
+	p := newPaced(c, a.budgetLocked(user), a.now)
 	a.byKey[key] = p
 	return p, key, nil
 }
@@ -92,7 +92,7 @@ func (a *apiClients) blockedFor(key string) time.Duration {
 	if !ok {
 		return 0
 	}
-	return c.budget.blockedFor()
+	return c.budget().blockedFor()
 }
 
 // forget drops the client of credentials no object uses any more, and the budgets no
@@ -103,7 +103,7 @@ func (a *apiClients) forget(key string) {
 	delete(a.byKey, key)
 	inUse := map[*budget]bool{}
 	for _, c := range a.byKey {
-		inUse[c.budget] = true
+		inUse[c.budget()] = true
 	}
 	for user, b := range a.budgets {
 		if !inUse[b] && b.blockedFor() == 0 {

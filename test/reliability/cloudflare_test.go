@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -41,6 +42,11 @@ type call struct {
 	Token      string
 	// Status is 0 when the connection was reset or the caller gave up.
 	Status int
+	// Remaining is r of the Ratelimit header answered (what the user has left in the
+	// window); -1 when there was none.
+	Remaining int
+	// RetryAfter is the Retry-After answered (a 429's), 0 when there was none.
+	RetryAfter time.Duration
 }
 
 // mutating reports whether the call changes Cloudflare when it succeeds.
@@ -85,8 +91,26 @@ const (
 	tokenB = "rel-token-b"
 )
 
+// strictSeed seeds the strict emulator's shuffled orders: a run is reproducible.
+const strictSeed = 20261130
+
+// newCloudflare is the emulator every scenario runs against: tokens A and B for every
+// account, no rate limit, and every strict mode on (cfemu.Harsh): where Cloudflare's
+// behaviour is undocumented it plays the harsher answer (a rotate conflict as 400, lists
+// and list fields in a shuffled order, a promotion judged on the client before the
+// PATCH), so that no scenario passes only because the emulator is kind.
 func newCloudflare(t *testing.T) *cloudflare {
-	cf := &cloudflare{Server: cfemu.New(cfemu.Options{Tokens: map[string][]string{tokenA: nil, tokenB: nil}})}
+	return newCloudflareWith(t, cfemu.Options{})
+}
+
+// newCloudflareWith is newCloudflare with other options (users, a rate limit); Tokens
+// default to A and B, and Strict is always cfemu.Harsh(strictSeed).
+func newCloudflareWith(t *testing.T, opts cfemu.Options) *cloudflare {
+	if opts.Tokens == nil {
+		opts.Tokens = map[string][]string{tokenA: nil, tokenB: nil}
+	}
+	opts.Strict = cfemu.Harsh(strictSeed)
+	cf := &cloudflare{Server: cfemu.New(opts)}
 	cf.srv = httptest.NewServer(http.HandlerFunc(cf.serve))
 	t.Cleanup(cf.srv.Close)
 	return cf
@@ -107,11 +131,15 @@ func (cf *cloudflare) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	rec := httptest.NewRecorder()
 	if !serveRecorded(emu, rec, r) {
-		c.Status = 0
+		c.Status, c.Remaining = 0, -1
 		cf.record(c)
 		panic(http.ErrAbortHandler) // a reset fault: close the connection
 	}
 	c.Status = rec.Code
+	c.Remaining = remainingOf(rec.Header())
+	if secs, err := strconv.Atoi(rec.Header().Get("Retry-After")); err == nil {
+		c.RetryAfter = time.Duration(secs) * time.Second
+	}
 	if r.Context().Err() != nil {
 		c.Status = 0 // the caller gave up (a timeout fault); nothing reached it
 	}
@@ -183,6 +211,18 @@ func classify(r *http.Request) call {
 		c.Op = op
 	}
 	return c
+}
+
+// remainingOf reads r from a `Ratelimit: "default";r=50;t=30` header; -1 without one.
+func remainingOf(h http.Header) int {
+	for _, p := range strings.Split(h.Get("Ratelimit"), ";") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(p), "r="); ok {
+			if n, err := strconv.Atoi(v); err == nil {
+				return n
+			}
+		}
+	}
+	return -1
 }
 
 // clientNameOf reads client_name from a create body, leaving the body readable.

@@ -51,11 +51,11 @@ type crashRun struct {
 	opts  managerOptions
 	m     *manager
 
-	seq                  int
-	rotation             int
-	live                 []string
-	gone                 gone
-	kills, lostResponses tally
+	seq                               int
+	rotation                          int
+	live                              []string
+	gone                              gone
+	kills, lostResponses, commitLater tally
 	// killed counts kills by action and mode; afterWrites counts random-time kills by
 	// how many of the iteration's Cloudflare writes were done (0, 1, 2 or more).
 	killed      map[string]map[string]int
@@ -66,6 +66,9 @@ type crashRun struct {
 	settle []time.Duration
 	// slowest is the iteration that took longest to settle.
 	slowest string
+	// landedToConverged is, for each commit-later iteration, the time from the late
+	// write landing to the audit passing.
+	landedToConverged []time.Duration
 }
 
 // tally counts iterations and those that broke an invariant.
@@ -100,7 +103,9 @@ func (t tally) String() string {
 // left behind by deletionPolicy Delete and nothing deleted under Orphan. Then it loses
 // responses without a kill: Cloudflare applies a create or rotate but the response is
 // lost (an emulator fault after the change), or the apiserver fails the writes that
-// follow a create or rotate (through a proxy in front of it).
+// follow a create or rotate (through a proxy in front of it). Finally Cloudflare
+// answers a create or rotate with a fault and commits the write a few hundred
+// milliseconds later (the client gave up, the write landed anyway).
 func TestCrashSafety(t *testing.T) {
 	t.Parallel()
 	seed := envInt("RELIABILITY_SEED", time.Now().UnixNano())
@@ -115,7 +120,7 @@ func TestCrashSafety(t *testing.T) {
 		lost:   map[string]int{},
 	}
 	r.opts = managerOptions{name: "manager", kubeconfig: r.proxy.kubeconfig, apiURL: cf.apiURL(), token: tokenA,
-		args: []string{"--leader-elect=false", "--watch-namespaces=" + r.f.ns}}
+		args: []string{"--leader-elect=false", "--watch-namespaces=" + r.f.ns, "--create-settle=" + createSettle.String()}}
 	r.m = startManager(t, r.opts)
 	ctx := t.Context()
 
@@ -135,6 +140,9 @@ func TestCrashSafety(t *testing.T) {
 			lost += r.failedAPIServerWrites(ctx, i)
 		}
 	}
+	for i := range suite.scale.commitLater {
+		r.committedLater(ctx, i)
+	}
 
 	r.reportFigures(seed, lost)
 }
@@ -146,6 +154,12 @@ func (r *crashRun) reportFigures(seed int64, failedWrites int) {
 		seed, len(r.live), len(r.gone.deleted), len(r.gone.orphans))
 	suite.report.note(sec, "%d kill -9 iterations with: %s", r.kills.iterations, r.kills)
 	suite.report.note(sec, "%d lost-response iterations (no kill) with: %s", r.lostResponses.iterations, r.lostResponses)
+	suite.report.note(sec, "%d commit-later iterations (the fault answered, the write landed %s-%s later, below --create-settle=%s) with: %s",
+		r.commitLater.iterations, commitLaterMin, commitLaterMin+commitLaterSpread, createSettle, r.commitLater)
+	if len(r.landedToConverged) > 0 {
+		suite.report.note(sec, "commit-later: from the late write landing to every invariant holding: median %s, max %s",
+			median(r.landedToConverged).Round(10*time.Millisecond), slices.Max(r.landedToConverged).Round(10*time.Millisecond))
+	}
 	for _, what := range slices.Sorted(maps.Keys(r.lost)) {
 		suite.report.note(sec, "lost response: %s: %d", what, r.lost[what])
 	}
@@ -259,6 +273,62 @@ func (r *crashRun) lostCloudflareResponse(ctx context.Context, i int) {
 	r.check(ctx, &r.lostResponses, fmt.Sprintf("lost response %d: %s %v, Cloudflare applied it and answered %q", i, act, names, kind))
 	r.cf.ClearFaults()
 	r.lost[fmt.Sprintf("Cloudflare applied a %s, answered %s", act, kind)]++
+}
+
+// The window in which a commit-later write lands, after its request was answered with
+// the fault. It stays below the manager's --create-settle (given explicitly; its default
+// is --cloudflare-api-timeout, 5s in this suite too): the time the manager allows an
+// ambiguous Create to commit before it searches for the client instead of creating
+// another.
+const (
+	commitLaterMin    = 200 * time.Millisecond
+	commitLaterSpread = 600 * time.Millisecond
+	createSettle      = 5 * time.Second
+)
+
+// committedLater makes Cloudflare answer one create or rotate with a fault (a reset,
+// a 1s hang then 504, a 500 or a 502) and commit the write 200-800ms later
+// (FaultRule.CommitAfter): the manager gave up on the request and the write landed
+// anyway, possibly after the manager's own retry. Creates and rotates alternate.
+func (r *crashRun) committedLater(ctx context.Context, i int) {
+	act := []string{actCreate, actRotate}[i%2]
+	route := cfemu.RouteCreateClient
+	if act == actRotate {
+		route = cfemu.RouteRotateSecret
+	}
+	kind := []string{cfemu.FaultReset, cfemu.FaultTimeout, cfemu.FaultInternalError, cfemu.FaultBadGateway}[r.rng.IntN(4)]
+	after := commitLaterMin + time.Duration(r.rng.Int64N(int64(commitLaterSpread)))
+	rule := cfemu.FaultRule{Route: route, Kind: kind, CommitAfter: after, Count: 1}
+	if kind == cfemu.FaultTimeout {
+		rule.Delay = time.Second
+	}
+	faultsBefore := r.cf.Stats().Faults
+	r.cf.SetFaults(cfemu.Faults{Rules: []cfemu.FaultRule{rule}})
+	start := time.Now()
+	names, err := r.act(ctx, act, 1+r.rng.IntN(2))
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	what := fmt.Sprintf("commit later %d: %s %v, Cloudflare answered %q and committed it %s later", i, act, names, kind, after.Round(time.Millisecond))
+	// Due writes land at the emulator's next request or helper call: polling the count
+	// lands this one on time.
+	var landed time.Time
+	if err := pollUntil(ctx, suite.scale.settleTimeout, func() bool {
+		st := r.cf.Stats()
+		if st.Faults > faultsBefore && st.PendingCommits == 0 {
+			landed = time.Now()
+			return true
+		}
+		return false
+	}); err != nil {
+		r.t.Fatalf("%s: the fault was not sprung or its write never landed (%v); manager log tail:\n%s", what, err, r.m.tail(30))
+	}
+	r.cf.ClearFaults()
+	r.checkConverged(ctx, &r.commitLater, what)
+	r.landedToConverged = append(r.landedToConverged, time.Since(landed))
+	r.t.Logf("%s: landed at +%s, converged %s later; Cloudflare calls:\n%s", what, landed.Sub(start).Round(time.Millisecond),
+		time.Since(landed).Round(time.Millisecond), describeCalls(r.cf.callsOf(r.f.account, start, time.Now()), start))
+	r.lost[fmt.Sprintf("Cloudflare answered a %s %s and committed it later", act, kind)]++
 }
 
 // failedAPIServerWrites fails the manager's next apiserver writes right after
@@ -430,10 +500,29 @@ func (r *crashRun) pick(n int) []string {
 // iteration that breaks an invariant ends the test (the seed replays it).
 func (r *crashRun) check(ctx context.Context, tl *tally, what string) {
 	r.t.Helper()
+	r.checkUntil(ctx, tl, what, false)
+}
+
+// checkConverged is check for a write Cloudflare committed after the manager may have
+// settled: the manager learns of it at its next look at the account (a List at most a
+// --remote-sync-period old), so the audit is repeated until it passes or the settle
+// timeout ends. Only the final state counts.
+func (r *crashRun) checkConverged(ctx context.Context, tl *tally, what string) {
+	r.t.Helper()
+	r.checkUntil(ctx, tl, what, true)
+}
+
+func (r *crashRun) checkUntil(ctx context.Context, tl *tally, what string, untilAudited bool) {
+	r.t.Helper()
 	start := time.Now()
 	var last error
 	err := pollUntil(ctx, suite.scale.settleTimeout, func() bool {
 		last = r.f.settled(ctx)
+		if last == nil && untilAudited {
+			if a := r.f.audit(ctx, r.gone); !a.ok() || a.live != len(r.live) {
+				last = fmt.Errorf("settled, but the audit finds: %s", strings.Join(a.problems, "; "))
+			}
+		}
 		return last == nil
 	})
 	if took := time.Since(start); tl != nil {

@@ -57,7 +57,10 @@ const (
 )
 
 func faultScenarios() []faultScenario {
-	cloudflareError := []string{v1alpha1.ReasonCloudflareError}
+	// A Create that ended without a clear answer (a 5xx, a reset, a hang, an unusable
+	// 200) may still commit, so the object says it waits for it to settle
+	// (ResumingCreate) before searching for its client: that too describes the fault.
+	cloudflareError := []string{v1alpha1.ReasonCloudflareError, v1alpha1.ReasonResumingCreate}
 	p := faultProbability
 	rateLimited := []cfemu.FaultRule{{Kind: cfemu.FaultRateLimited, RetryAfter: retryAfterSeconds}}
 	return []faultScenario{

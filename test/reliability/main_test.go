@@ -1,16 +1,20 @@
 // Package reliability_test breaks the operator on purpose and measures what survives:
-// Cloudflare faults, kill -9 at random points, and leader failover. Every scenario
-// runs the real manager binary (built once from ./cmd/manager) as a child process
-// against a source-built kube-apiserver and the in-process Cloudflare emulator.
+// Cloudflare faults, kill -9 at random points, writes Cloudflare commits after
+// answering with a fault, leader failover, another tool exhausting the Cloudflare
+// user's rate limit, two tokens of one user, and client claims across a restart.
+// Every scenario runs the real manager binary (built once from ./cmd/manager) as a
+// child process against a source-built kube-apiserver and the in-process Cloudflare
+// emulator in its strict modes.
 //
-// `go test ./...` runs every scenario at reduced scale (a couple of minutes on two
+// `go test ./...` runs every scenario at reduced scale (about three minutes on two
 // cores). `make test-reliability` sets RELIABILITY_SCALE=full: 200 objects per fault,
-// 100 crash iterations, a failover in the middle of 200 creates, and writes the
-// figures to RELIABILITY_REPORT. RELIABILITY_SEED replays a crash run and
-// RELIABILITY_CRASH_ITERATIONS overrides its length.
+// 100 crash iterations, a failover in the middle of 200 creates, 100 objects per
+// rate-limit scenario, and writes the figures to RELIABILITY_REPORT. RELIABILITY_SEED
+// replays a crash run and RELIABILITY_CRASH_ITERATIONS overrides its length.
 package reliability_test
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -23,6 +27,8 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -43,8 +49,13 @@ type scale struct {
 	// lostResponses is how many iterations lose a response without a kill: half an
 	// emulator fault after the change was applied, half failing apiserver writes.
 	lostResponses int
+	// commitLater is how many iterations lose a Cloudflare response whose write
+	// commits a few hundred milliseconds after the fault was answered.
+	commitLater int
 	// failoverObjects is the size of the wave of creates the leader dies in.
 	failoverObjects int
+	// rateObjects is how many objects the rate-limit scenarios create (per namespace).
+	rateObjects int
 	// Leader election flags of the failover scenario.
 	leaseDuration, renewDeadline, retryPeriod time.Duration
 	// settleTimeout bounds every wait for convergence.
@@ -54,7 +65,7 @@ type scale struct {
 var (
 	reducedScale = scale{
 		name: "reduced", faultObjects: 40, faultWindow: 10 * time.Second,
-		crashIterations: 10, lostResponses: 4, failoverObjects: 40,
+		crashIterations: 10, lostResponses: 4, commitLater: 4, failoverObjects: 40, rateObjects: 30,
 		leaseDuration: 6 * time.Second, renewDeadline: 4 * time.Second, retryPeriod: time.Second,
 		settleTimeout: 90 * time.Second,
 	}
@@ -62,11 +73,14 @@ var (
 	// one a production install sees.
 	fullScale = scale{
 		name: "full", faultObjects: 200, faultWindow: time.Minute,
-		crashIterations: 100, lostResponses: 40, failoverObjects: 200,
+		crashIterations: 100, lostResponses: 40, commitLater: 20, failoverObjects: 200, rateObjects: 100,
 		leaseDuration: 15 * time.Second, renewDeadline: 10 * time.Second, retryPeriod: 2 * time.Second,
 		settleTimeout: 4 * time.Minute,
 	}
 )
+
+// operatorNamespace is the managers' --operator-namespace: it holds the client claims.
+const operatorNamespace = "cfoauth-system"
 
 // suite is what every test shares: one control plane, one manager binary.
 var suite struct {
@@ -130,6 +144,12 @@ func run(m *testing.M) int {
 		return 1
 	}
 	userConfig = user.Config()
+	// Every manager keeps its client claims in the operator namespace; the managers of
+	// all scenarios share this one, as several installs on one cluster would.
+	if err := suite.kube.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: operatorNamespace}}); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
 
 	started := time.Now()
 	code := m.Run()

@@ -52,10 +52,21 @@ func newFixture(t *testing.T, ns string, cf *cloudflare) *fixture {
 // useCredentialsSecret makes new objects use a credentialsRef Secret holding token.
 func (f *fixture) useCredentialsSecret(token string) {
 	f.t.Helper()
+	f.useCredentialsSecretOf(token, "")
+}
+
+// useCredentialsSecretOf is useCredentialsSecret for a token of a named Cloudflare user
+// (the Secret's cloudflare-user annotation; none when user is ""): tokens of one user
+// share one request budget.
+func (f *fixture) useCredentialsSecretOf(token, user string) {
+	f.t.Helper()
 	f.credentials = "cloudflare-credentials"
 	sec := &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: f.credentials},
 		StringData: map[string]string{v1alpha1.CredentialsKeyAPIToken: token},
+	}
+	if user != "" {
+		sec.Annotations = map[string]string{v1alpha1.AnnotationCloudflareUser: user}
 	}
 	if err := suite.kube.Create(f.t.Context(), sec); err != nil {
 		f.t.Fatal(err)

@@ -56,6 +56,7 @@ func startManager(t *testing.T, o managerOptions) *manager {
 		"--health-probe-bind-address=0",
 		"--cloudflare-request-budget=0",
 		"--cloudflare-api-timeout=5s",
+		"--operator-namespace=" + operatorNamespace,
 	}, o.args...)
 	logPath := filepath.Join(logDir(t), o.name+".log")
 	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)

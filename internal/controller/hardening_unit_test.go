@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	ctrlreconcile "sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrlreconcile "sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/cloudflare-oauth-operator/cloudflare-oauth-operator/api/v1alpha1"
 	"github.com/cloudflare-oauth-operator/cloudflare-oauth-operator/internal/cfapi"

@@ -267,3 +267,44 @@ func TestRemoteStateRefusalIsRetriedAfterARefresh(t *testing.T) {
 		t.Errorf("Ready = %+v, want True", c)
 	}
 }
+
+// Cloudflare may judge promotion on the client as it was before a request (the strict
+// emulator does): a logo added in the same pass as the promotion goes in its own PATCH
+// first, and the promotion follows, instead of a refusal on every pass.
+func TestPromotionIsItsOwnPatch(t *testing.T) {
+	obj := unitObject("pub")
+	obj.Spec.ClientURI = ptr("https://pub.example.com")
+	f := newFixture(t, obj)
+	f.emu.SetStrict(cfemu.Strict{PromotionBeforePatch: true})
+	if _, err := f.reconcile(t, "pub"); err != nil {
+		t.Fatal(err)
+	}
+	o := f.get(t, "pub")
+	if err := f.emu.SetVerification(unitAccount, o.Status.ClientID, cfapi.VerificationVerified); err != nil {
+		t.Fatal(err)
+	}
+	f.r.snapshots.Invalidate(accountKey{creds: credentialsKey(cfapi.Credentials{APIToken: unitToken}), account: unitAccount})
+	o.Spec.LogoURI = ptr("https://pub.example.com/logo.png")
+	o.Spec.Visibility = ptr(v1alpha1.VisibilityPublic)
+	o.Generation++
+	if err := f.c.Update(t.Context(), o); err != nil {
+		t.Fatal(err)
+	}
+	f.emu.ResetStats()
+	if _, err := f.reconcile(t, "pub"); err != nil {
+		t.Fatal(err)
+	}
+	var patches []string
+	for _, r := range f.emu.Requests() {
+		if r.Method == http.MethodPatch {
+			patches = append(patches, string(r.Body))
+		}
+	}
+	want := []string{`{"logo_uri":"https://pub.example.com/logo.png"}`, `{"visibility":"public"}`}
+	if len(patches) != 2 || patches[0] != want[0] || patches[1] != want[1] {
+		t.Fatalf("PATCH bodies = %v, want %v", patches, want)
+	}
+	if c, _ := f.emu.GetClient(unitAccount, o.Status.ClientID); c.Visibility != cfapi.VisibilityPublic {
+		t.Errorf("visibility = %s, want public", c.Visibility)
+	}
+}

@@ -77,6 +77,10 @@ demo: ## Run the operator locally: control plane, Cloudflare emulator, samples (
 build: manifests generate fmt vet ## Build the manager binary into bin/manager.
 	go build -o bin/manager ./cmd/manager
 
+.PHONY: plugin
+plugin: ## Build the kubectl plugin into bin/kubectl-cfoauth.
+	go build -o bin/kubectl-cfoauth ./cmd/kubectl-cfoauth
+
 # The namespace that holds the operator's client claims when it runs out of cluster.
 OPERATOR_NAMESPACE ?= default
 

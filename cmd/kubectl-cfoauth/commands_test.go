@@ -71,6 +71,22 @@ func TestStatusShowsStateRecordAndSecretAge(t *testing.T) {
 	eventually(t, 20*time.Second, "pub awaiting verification", func() bool {
 		return readyReason(t, ns, "pub") == "False/"+v1alpha1.ReasonAwaitingVerification
 	})
+	seeded, err := suite.emu.SeedClient(account, cfapi.OAuthClient{
+		ClientName: "Legacy", RedirectURIs: []string{"https://legacy.example.com/cb"}, GrantTypes: []string{"authorization_code"},
+		ResponseTypes: []string{"code"}, Scopes: []string{"account.read"}, TokenEndpointAuthMethod: "client_secret_basic",
+	}, "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	observe := v1alpha1.ManagementPolicyObserve
+	create(t, &v1alpha1.OAuthClient{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "legacy"},
+		Spec: v1alpha1.OAuthClientSpec{AccountID: account, ClientID: &seeded.ClientID, ManagementPolicy: observe,
+			CredentialsRef: &v1alpha1.LocalSecretReference{Name: "cf"}, ClientName: ptr("Renamed")},
+	})
+	eventually(t, 20*time.Second, "legacy drift reported", func() bool {
+		return readyReason(t, ns, "legacy") == "True/"+v1alpha1.ReasonDriftDetected
+	})
 	record := get(t, ns, "pub").Status.VerificationRecord
 	if record == nil {
 		t.Fatal("no verification record in status")
@@ -82,6 +98,7 @@ func TestStatusShowsStateRecordAndSecretAge(t *testing.T) {
 		t.Fatalf("status: exit %d\n%s", r.code, r.stderr)
 	}
 	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	lines = append(lines[:1], lines[2:]...) // legacy, checked by --todo below
 	if len(lines) != 3 || !strings.HasPrefix(lines[0], "NAME") || !strings.Contains(lines[0], "RECORD TO PUBLISH") {
 		t.Fatalf("status table:\n%s", r.stdout)
 	}
@@ -102,7 +119,8 @@ func TestStatusShowsStateRecordAndSecretAge(t *testing.T) {
 		t.Fatalf("status --todo: exit %d\n%s", todo.code, todo.stderr)
 	}
 	if !strings.Contains(todo.stdout, ns) || !strings.Contains(todo.stdout, "pub") ||
-		!strings.Contains(todo.stdout, "publish the DNS record "+record.Name) || strings.Contains(todo.stdout, " web ") {
+		!strings.Contains(todo.stdout, "publish the DNS record "+record.Name) || strings.Contains(todo.stdout, " web ") ||
+		!strings.Contains(todo.stdout, "legacy") || !strings.Contains(todo.stdout, "make the spec match Cloudflare") {
 		t.Errorf("--todo output:\n%s", todo.stdout)
 	}
 }

@@ -78,6 +78,8 @@ manifests, shows which objects need a person and what each needs, and rotates se
 restarts client URI verification.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// Cobra names a command by the first word of Use; a plugin is "kubectl cfoauth".
+		Annotations: map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl cfoauth"},
 	}
 	a.kube.AddFlags(root.PersistentFlags())
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })

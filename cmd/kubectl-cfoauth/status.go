@@ -121,6 +121,10 @@ func secretIssuedAt(ctx context.Context, c client.Client, o *v1alpha1.OAuthClien
 
 // todoFor is the one thing a person must do for the object, or "".
 func todoFor(o *v1alpha1.OAuthClient, ready *metav1.Condition) string {
+	if ready != nil && ready.Reason == v1alpha1.ReasonDriftDetected {
+		// Observe mode: Cloudflare and the spec disagree, and only a person may decide.
+		return "make the spec match Cloudflare, or switch to managementPolicy: Manage to make Cloudflare match the spec (" + ready.Message + ")"
+	}
 	if ready == nil || ready.Status == metav1.ConditionTrue {
 		return ""
 	}

@@ -56,6 +56,10 @@ const (
 	// the operator waits for it to settle and searches the account for the client
 	// instead of creating another.
 	ReasonResumingCreate = "ResumingCreate"
+	// ReasonRotationSettling: a rotate ended without a clear answer; the operator waits
+	// for it to settle and looks at the client again before deciding anything about its
+	// secrets, instead of rotating a second time on top of it.
+	ReasonRotationSettling = "RotationSettling"
 
 	// Reasons of ClientURIVerified: the verification status in CamelCase, plus NoClientURI.
 	ReasonVerificationPending      = "Pending"
@@ -81,6 +85,10 @@ const (
 	// AnnotationRotationID records, on the client Secret, the rotationID whose rotation
 	// produced its client_secret.
 	AnnotationRotationID = "cloudflare.oauth-operator.dev/rotation-id"
+	// AnnotationRotateSettledAt is written on the client Secret after a rotate that ended
+	// without a clear answer (timeout, reset, 5xx): the moment after which it cannot
+	// still commit. Nothing is decided about the secrets before a List sent after it.
+	AnnotationRotateSettledAt = "cloudflare.oauth-operator.dev/rotate-settled-at"
 	// AnnotationPreviousSecretExpiresAt records, on the client Secret, when the previous
 	// secret is deleted.
 	AnnotationPreviousSecretExpiresAt = "cloudflare.oauth-operator.dev/previous-secret-expires-at"

@@ -83,6 +83,10 @@ func (r *OAuthClientReconciler) ensureSecret(ctx context.Context, p *pass) error
 		err := r.updateSecret(ctx, p, secretChange{})
 		return err
 	}
+	if err := r.awaitSettledRotate(ctx, p); err != nil {
+		return err
+	}
+	sec = p.secret
 	held := heldSecret(sec, p.boundID)
 	_, overlapRecorded := previousExpiry(sec)
 	ownsSecrets := p.createdByUs || p.obj.Spec.SecretRotation != nil
@@ -139,7 +143,7 @@ func (r *OAuthClientReconciler) recoverSecret(ctx context.Context, p *pass, what
 	}
 	secret, err := p.api.RotateOAuthClientSecret(ctx, account, id)
 	if err != nil {
-		return classify(opRotate, err)
+		return r.rotateFailed(ctx, p, err)
 	}
 	r.markRotated(p, true)
 	overlap := rotationOverlap(p.obj)
@@ -259,7 +263,7 @@ func (r *OAuthClientReconciler) writeSecret(ctx context.Context, p *pass, ch sec
 		sec = existing.DeepCopy()
 	}
 	if !sameClient {
-		for _, k := range []string{v1alpha1.AnnotationRotationID, v1alpha1.AnnotationPreviousSecretExpiresAt} {
+		for _, k := range []string{v1alpha1.AnnotationRotationID, v1alpha1.AnnotationPreviousSecretExpiresAt, v1alpha1.AnnotationRotateSettledAt} {
 			delete(sec.Annotations, k)
 		}
 	}

@@ -153,6 +153,34 @@ var _ = Describe("Hardening", func() {
 		})
 	})
 
+	Describe("a rotation that commits after its answer was lost", func() {
+		It("waits for it to settle instead of rotating again on top of it", func() {
+			// Overlap 0: without the settle, the immediate second rotate would land first,
+			// its old secret would be deleted at once, and then the first rotate would
+			// land on top of it and demote the secret just handed out.
+			Expect(k8sClient.Create(ctx(), withRotation(confidential(ns, "late-rot", account), "a", 0))).To(Succeed())
+			id := waitReady(ns, "late-rot").Status.ClientID
+			emu.SetFaults(cfemu.Faults{Rules: []cfemu.FaultRule{{
+				Route: cfemu.RouteRotateSecret, Kind: cfemu.FaultReset, Count: 1, CommitAfter: 700 * time.Millisecond,
+			}}})
+			DeferCleanup(emu.ClearFaults)
+			setRotationID(ns, "late-rot", "b")
+			Eventually(func() string {
+				st := get(ns, "late-rot").Status.SecretRotation
+				if st == nil {
+					return ""
+				}
+				return st.LastRotationID
+			}, 20*time.Second).Should(Equal("b"))
+			Eventually(readyReason(ns, "late-rot"), 10*time.Second).Should(Equal("True/" + v1alpha1.ReasonReconciled))
+			Consistently(func() int { return count(writes(account), routeRotate) }, 2*syncPeriod).Should(Equal(2),
+				"the lost rotate and the one that recovered its secret; a third means a rotation landed on top of another")
+			sec := secretOf(ns, "late-rot-oauth-client")
+			Expect(emu.CheckSecret(account, id, string(sec.Data[v1alpha1.SecretKeyClientSecret])).Current).To(BeTrue())
+			Expect(sec.Annotations).NotTo(HaveKey(v1alpha1.AnnotationRotateSettledAt))
+		})
+	})
+
 	Describe("a failed verification is a person's job", func() {
 		It("stalls with the record and the restart annotation, restarts once, and never again after status is lost", func() {
 			o := confidential(ns, "pub", account)

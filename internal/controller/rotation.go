@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -94,7 +95,7 @@ func (r *OAuthClientReconciler) rotate(ctx context.Context, p *pass, sr *v1alpha
 	old := heldSecret(p.secret, p.boundID)
 	secret, err := p.api.RotateOAuthClientSecret(ctx, p.obj.Spec.AccountID, p.boundID)
 	if err != nil {
-		return classify(opRotate, err)
+		return r.rotateFailed(ctx, p, err)
 	}
 	r.markRotated(p, true)
 	overlap := rotationOverlap(p.obj)
@@ -127,4 +128,45 @@ func (p *pass) wake(t time.Time) {
 	if p.wakeAt.IsZero() || t.Before(p.wakeAt) {
 		p.wakeAt = t
 	}
+}
+
+// rotateFailed records what a failed rotate proves. A refusal proves nothing happened.
+// Anything else (a timeout, a reset, a 5xx) proves nothing: the rotate may still commit,
+// and rotating again at once could land a second rotation under it whose secret then
+// looks lost, so the moment it settles is recorded on the Secret (awaitSettledRotate).
+func (r *OAuthClientReconciler) rotateFailed(ctx context.Context, p *pass, err error) error {
+	if definitelyNotSent(err) {
+		return classify(opRotate, err)
+	}
+	settled := r.now().Add(r.CreateSettle).UTC().Format(time.RFC3339Nano)
+	if werr := r.updateSecret(ctx, p, secretChange{annotations: map[string]string{v1alpha1.AnnotationRotateSettledAt: settled}}); werr != nil {
+		return errors.Join(err, werr)
+	}
+	return classify(opRotate, err)
+}
+
+// awaitSettledRotate holds every decision about the secrets while a rotate that ended
+// ambiguously may still commit, then judges the client on a List sent after that: if
+// the rotate landed, its secret is lost and is recovered; if not, it is simply retried.
+func (r *OAuthClientReconciler) awaitSettledRotate(ctx context.Context, p *pass) error {
+	v := ""
+	if p.secret != nil {
+		v = p.secret.Annotations[v1alpha1.AnnotationRotateSettledAt]
+	}
+	if v == "" {
+		return nil
+	}
+	if settled, err := time.Parse(time.RFC3339Nano, v); err == nil {
+		if wait := settled.Sub(r.now()); wait > 0 {
+			return &failure{kind: kindWaiting, reason: v1alpha1.ReasonRotationSettling, after: min(wait, r.CreateSettle),
+				message: "a secret rotation ended without a clear answer from Cloudflare; waiting for it to settle before looking at the client's secrets again"}
+		}
+		if _, err := r.snapshots.Ensure(ctx, p.account, settled, p.api); err != nil {
+			return err
+		}
+		if c, ok := r.snapshots.Get(p.account, p.boundID); ok {
+			p.remote = &c
+		}
+	}
+	return r.updateSecret(ctx, p, secretChange{annotations: map[string]string{v1alpha1.AnnotationRotateSettledAt: ""}})
 }

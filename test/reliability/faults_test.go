@@ -57,10 +57,11 @@ const (
 )
 
 func faultScenarios() []faultScenario {
-	// A Create that ended without a clear answer (a 5xx, a reset, a hang, an unusable
-	// 200) may still commit, so the object says it waits for it to settle
-	// (ResumingCreate) before searching for its client: that too describes the fault.
-	cloudflareError := []string{v1alpha1.ReasonCloudflareError, v1alpha1.ReasonResumingCreate}
+	// A Create or a rotate that ended without a clear answer (a 5xx, a reset, a hang, an
+	// unusable 200) may still commit, so the object says it waits for it to settle
+	// (ResumingCreate, RotationSettling) before looking again: that too describes the
+	// fault.
+	cloudflareError := []string{v1alpha1.ReasonCloudflareError, v1alpha1.ReasonResumingCreate, v1alpha1.ReasonRotationSettling}
 	p := faultProbability
 	rateLimited := []cfemu.FaultRule{{Kind: cfemu.FaultRateLimited, RetryAfter: retryAfterSeconds}}
 	return []faultScenario{

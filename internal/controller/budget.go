@@ -90,12 +90,10 @@ type budget struct {
 	mu           sync.Mutex
 	blockedUntil time.Time
 	slowUntil    time.Time
-	lastRemain   int
-	lastSeen     time.Time
 }
 
 func newBudget(b RequestBudget, now func() time.Time) *budget {
-	bg := &budget{now: now, window: cloudflareWindow, lastRemain: -1}
+	bg := &budget{now: now, window: cloudflareWindow}
 	if b.Requests > 0 {
 		burst := max(1, b.Requests/20)
 		bg.base = rate.Limit(float64(b.Requests-burst) / b.Window.Seconds())
@@ -183,9 +181,6 @@ func (b *budget) observe(rl *cfapi.RateLimit, err error) {
 		return
 	}
 	reset := boundedWait(rl.Reset, time.Second, maxRateLimitWait)
-	b.mu.Lock()
-	b.lastRemain, b.lastSeen = rl.Remaining, b.now()
-	b.mu.Unlock()
 	if rl.Remaining <= 0 {
 		b.block(reset)
 		return
@@ -193,20 +188,16 @@ func (b *budget) observe(rl *cfapi.RateLimit, err error) {
 	if b.lim == nil {
 		return
 	}
-	allowed := rate.Limit(0.9 * float64(rl.Remaining) / reset.Seconds())
-	if allowed >= b.base {
-		b.lim.SetLimit(b.base)
-		b.mu.Lock()
-		b.slowUntil = time.Time{}
-		b.mu.Unlock()
-		return
-	}
-	if math.IsNaN(float64(allowed)) || allowed < minRate {
+	allowed, until := rate.Limit(0.9*float64(rl.Remaining)/reset.Seconds()), b.now().Add(reset)
+	switch {
+	case allowed >= b.base:
+		allowed, until = b.base, time.Time{}
+	case math.IsNaN(float64(allowed)) || allowed < minRate:
 		allowed = minRate
 	}
 	b.lim.SetLimit(allowed)
 	b.mu.Lock()
-	b.slowUntil = b.now().Add(reset)
+	b.slowUntil = until
 	b.mu.Unlock()
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 
@@ -38,6 +39,9 @@ type resolved struct {
 	user string
 	// secret is the credentials Secret; zero for credentials from the environment.
 	secret types.NamespacedName
+	// held is the credentials Secret as read for this pass (for its finalizers); nil for
+	// credentials from the environment.
+	held *corev1.Secret
 }
 
 // credentials resolves the Cloudflare credentials of obj. The error, if any, is a
@@ -96,5 +100,5 @@ func (r *OAuthClientReconciler) credentialsFromSecret(ctx context.Context, key t
 		return resolved{}, credentialsError(v1alpha1.ReasonInvalidCredentials,
 			fmt.Sprintf("credentials Secret %s key %s is malformed (empty, or contains whitespace or control characters)", key, field))
 	}
-	return resolved{creds: creds, user: sec.Annotations[v1alpha1.AnnotationCloudflareUser], secret: key}, nil
+	return resolved{creds: creds, user: sec.Annotations[v1alpha1.AnnotationCloudflareUser], secret: key, held: sec}, nil
 }

@@ -31,12 +31,9 @@ func (r *OAuthClientReconciler) holdCredentials(ctx context.Context, p *pass) er
 	key := p.creds.secret
 	// Only a credentialsRef is held: the default credentials Secret lives in the
 	// operator's namespace, which a namespace teardown of the object's does not touch.
-	if p.obj.CredentialsSecretName() == "" || key.Name == "" || !holdsCredentials(p.obj) {
+	sec := p.creds.held // read by credentials() in this pass
+	if p.obj.CredentialsSecretName() == "" || sec == nil || !holdsCredentials(p.obj) {
 		return nil
-	}
-	sec, err := r.secrets.get(ctx, key)
-	if err != nil {
-		return client.IgnoreNotFound(err)
 	}
 	if controllerutil.ContainsFinalizer(sec, v1alpha1.FinalizerCredentialsInUse) {
 		return nil

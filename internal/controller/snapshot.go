@@ -60,18 +60,12 @@ type sentAtLister interface {
 // not. A caller never settles for a List that was already in flight before notBefore:
 // it joins it, then lists again. It returns when the snapshot's List was sent.
 func (s *Snapshots) Ensure(ctx context.Context, key accountKey, notBefore time.Time, api CloudflareAPI) (time.Time, error) {
-	var at time.Time
 	for range 3 {
-		s.mu.Lock()
-		st := s.accounts[key]
-		if st != nil && !st.fetchedAt.IsZero() && s.now().Sub(st.fetchedAt) < s.MaxAge && !st.fetchedAt.Before(notBefore) {
-			at = st.fetchedAt
-			s.mu.Unlock()
+		if at, ok := s.usable(key, notBefore); ok {
 			return at, nil
 		}
-		s.mu.Unlock()
-		var err error
-		if at, err = s.list(ctx, key, api, notBefore); err != nil {
+		at, err := s.list(ctx, key, api, notBefore)
+		if err != nil {
 			return time.Time{}, err
 		}
 		if !at.Before(notBefore) {
@@ -81,17 +75,25 @@ func (s *Snapshots) Ensure(ctx context.Context, key accountKey, notBefore time.T
 	return time.Time{}, fmt.Errorf("no List of account %s was sent after %s", key.account, notBefore.UTC().Format(time.RFC3339Nano))
 }
 
+// usable reports whether the snapshot of key was listed less than MaxAge ago by a
+// List sent at or after notBefore, and when.
+func (s *Snapshots) usable(key accountKey, notBefore time.Time) (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.accounts[key]
+	if st == nil || st.fetchedAt.IsZero() || s.now().Sub(st.fetchedAt) >= s.MaxAge || st.fetchedAt.Before(notBefore) {
+		return time.Time{}, false
+	}
+	return st.fetchedAt, true
+}
+
 // list runs one List for key, or joins the one in flight. A List that completed since
 // the caller looked, and that the caller can use, is used as is.
 func (s *Snapshots) list(ctx context.Context, key accountKey, api CloudflareAPI, notBefore time.Time) (time.Time, error) {
 	ch := s.group.DoChan(key.String(), func() (any, error) {
-		s.mu.Lock()
-		if st := s.accounts[key]; st != nil && !st.fetchedAt.IsZero() && s.now().Sub(st.fetchedAt) < s.MaxAge && !st.fetchedAt.Before(notBefore) {
-			at := st.fetchedAt
-			s.mu.Unlock()
+		if at, ok := s.usable(key, notBefore); ok {
 			return at, nil
 		}
-		s.mu.Unlock()
 		// Detach from the first caller's cancellation: the List is shared.
 		listCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 		defer cancel()

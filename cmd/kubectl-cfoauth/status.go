@@ -151,20 +151,11 @@ func todoFor(o *v1alpha1.OAuthClient, ready *metav1.Condition) string {
 }
 
 func writeStatus(w io.Writer, rows []statusRow, all bool) error {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	head := "NAME\tREADY\tREASON\tVISIBILITY\tVERIFICATION\tRECORD TO PUBLISH\tSECRET AGE\tNEXT ROTATION\tPREVIOUS SECRET VALID"
-	if all {
-		head = "NAMESPACE\t" + head
-	}
-	_, _ = fmt.Fprintln(tw, head)
-	for _, r := range rows {
-		line := strings.Join([]string{r.name, r.ready, r.reason, r.visibility, r.verification, r.record, r.secretAge, r.nextRotation, r.previousValid}, "\t")
-		if all {
-			line = r.namespace + "\t" + line
-		}
-		_, _ = fmt.Fprintln(tw, line)
-	}
-	return tw.Flush()
+	return writeTable(w, all, rows,
+		[]string{"NAME", "READY", "REASON", "VISIBILITY", "VERIFICATION", "RECORD TO PUBLISH", "SECRET AGE", "NEXT ROTATION", "PREVIOUS SECRET VALID"},
+		func(r statusRow) []string {
+			return []string{r.name, r.ready, r.reason, r.visibility, r.verification, r.record, r.secretAge, r.nextRotation, r.previousValid}
+		})
 }
 
 func writeTodo(w io.Writer, rows []statusRow, all bool) error {
@@ -172,18 +163,23 @@ func writeTodo(w io.Writer, rows []statusRow, all bool) error {
 		_, err := fmt.Fprintln(w, "nothing needs a person")
 		return err
 	}
+	return writeTable(w, all, rows, []string{"NAME", "REASON", "TODO"},
+		func(r statusRow) []string { return []string{r.name, r.reason, r.todo} })
+}
+
+// writeTable writes aligned columns, with a NAMESPACE column first across namespaces.
+func writeTable(w io.Writer, all bool, rows []statusRow, head []string, cells func(statusRow) []string) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	head := "NAME\tREASON\tTODO"
 	if all {
-		head = "NAMESPACE\t" + head
+		head = append([]string{"NAMESPACE"}, head...)
 	}
-	_, _ = fmt.Fprintln(tw, head)
+	_, _ = fmt.Fprintln(tw, strings.Join(head, "\t"))
 	for _, r := range rows {
-		line := r.name + "\t" + r.reason + "\t" + r.todo
+		line := cells(r)
 		if all {
-			line = r.namespace + "\t" + line
+			line = append([]string{r.namespace}, line...)
 		}
-		_, _ = fmt.Fprintln(tw, line)
+		_, _ = fmt.Fprintln(tw, strings.Join(line, "\t"))
 	}
 	return tw.Flush()
 }

@@ -294,12 +294,7 @@ func TestPromotionIsItsOwnPatch(t *testing.T) {
 	if _, err := f.reconcile(t, "pub"); err != nil {
 		t.Fatal(err)
 	}
-	var patches []string
-	for _, r := range f.emu.Requests() {
-		if r.Method == http.MethodPatch {
-			patches = append(patches, string(r.Body))
-		}
-	}
+	patches := f.patchBodies()
 	want := []string{`{"logo_uri":"https://pub.example.com/logo.png"}`, `{"visibility":"public"}`}
 	if len(patches) != 2 || patches[0] != want[0] || patches[1] != want[1] {
 		t.Fatalf("PATCH bodies = %v, want %v", patches, want)

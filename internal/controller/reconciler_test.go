@@ -106,6 +106,17 @@ func (f *fixture) writes() []string {
 	return out
 }
 
+// patchBodies lists the bodies of the PATCH requests Cloudflare received, in order.
+func (f *fixture) patchBodies() []string {
+	var out []string
+	for _, r := range f.emu.Requests() {
+		if r.Method == http.MethodPatch {
+			out = append(out, string(r.Body))
+		}
+	}
+	return out
+}
+
 func unitObject(name string) *v1alpha1.OAuthClient {
 	return &v1alpha1.OAuthClient{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: name, Generation: 1},
@@ -292,12 +303,7 @@ func TestPromotionIsGated(t *testing.T) {
 	if _, err := f.reconcile(t, "pub"); err != nil {
 		t.Fatal(err)
 	}
-	var patches []string
-	for _, r := range f.emu.Requests() {
-		if r.Method == http.MethodPatch {
-			patches = append(patches, string(r.Body))
-		}
-	}
+	patches := f.patchBodies()
 	if diff := cmp.Diff([]string{`{"visibility":"public"}`}, patches); diff != "" {
 		t.Errorf("PATCH bodies (-want +got):\n%s", diff)
 	}

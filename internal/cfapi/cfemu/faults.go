@@ -89,12 +89,7 @@ type faultRuleJSON struct {
 func (r FaultRule) MarshalJSON() ([]byte, error) {
 	w := faultRuleJSON{Route: r.Route, Kind: r.Kind, Probability: r.Probability, Count: r.Count,
 		RetryAfter: r.RetryAfter, AfterApply: r.AfterApply}
-	if r.Delay != 0 {
-		w.Delay = r.Delay.String()
-	}
-	if r.CommitAfter != 0 {
-		w.CommitAfter = r.CommitAfter.String()
-	}
+	w.Delay, w.CommitAfter = durationText(r.Delay), durationText(r.CommitAfter)
 	return json.Marshal(w)
 }
 
@@ -102,27 +97,19 @@ func (r FaultRule) MarshalJSON() ([]byte, error) {
 // unknown field is an error: a misspelt option must not turn into a different fault.
 func (r *FaultRule) UnmarshalJSON(b []byte) error {
 	var w faultRuleJSON
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&w); err != nil {
+	if err := decodeKnownFields(b, &w); err != nil {
 		return err
 	}
-	*r = FaultRule{Route: w.Route, Kind: w.Kind, Probability: w.Probability, Count: w.Count,
+	out := FaultRule{Route: w.Route, Kind: w.Kind, Probability: w.Probability, Count: w.Count,
 		RetryAfter: w.RetryAfter, AfterApply: w.AfterApply}
-	for _, d := range []struct {
-		name string
-		in   string
-		out  *time.Duration
-	}{{"delay", w.Delay, &r.Delay}, {"commit_after", w.CommitAfter, &r.CommitAfter}} {
-		if d.in == "" {
-			continue
-		}
-		v, err := time.ParseDuration(d.in)
-		if err != nil {
-			return fmt.Errorf("%s: %w", d.name, err)
-		}
-		*d.out = v
+	var err error
+	if out.Delay, err = parseDurationText("delay", w.Delay); err != nil {
+		return err
 	}
+	if out.CommitAfter, err = parseDurationText("commit_after", w.CommitAfter); err != nil {
+		return err
+	}
+	*r = out
 	return nil
 }
 
@@ -240,4 +227,32 @@ func (s *Server) faultResponse(r *FaultRule) response {
 		return jsonResponse(http.StatusOK, envelope{Errors: []cfapi.ErrorDetail{}, Messages: []cfapi.ErrorDetail{}})
 	}
 	return s.errorResponse(apiError(CodeInternal, "unknown fault kind", ""))
+}
+
+// decodeKnownFields decodes JSON, refusing unknown fields: a misspelt option must be an
+// error, not a different (or a lenient) run.
+func decodeKnownFields(b []byte, dst any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	return dec.Decode(dst)
+}
+
+// durationText writes a duration option as a Go duration string, "" for zero.
+func durationText(d time.Duration) string {
+	if d == 0 {
+		return ""
+	}
+	return d.String()
+}
+
+// parseDurationText reads a duration option written as a Go duration string; "" is 0.
+func parseDurationText(name, s string) (time.Duration, error) {
+	if s == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", name, err)
+	}
+	return d, nil
 }

@@ -1,7 +1,6 @@
 package cfemu
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -67,10 +66,7 @@ type strictJSON struct {
 // MarshalJSON writes FailVerificationAfter as a duration string.
 func (st Strict) MarshalJSON() ([]byte, error) {
 	w := strictJSON{RotateConflictAs400: st.RotateConflictAs400, ShuffleOrder: st.ShuffleOrder, Seed: st.Seed,
-		PromotionBeforePatch: st.PromotionBeforePatch}
-	if st.FailVerificationAfter != 0 {
-		w.FailVerificationAfter = st.FailVerificationAfter.String()
-	}
+		PromotionBeforePatch: st.PromotionBeforePatch, FailVerificationAfter: durationText(st.FailVerificationAfter)}
 	return json.Marshal(w)
 }
 
@@ -78,21 +74,15 @@ func (st Strict) MarshalJSON() ([]byte, error) {
 // refuses unknown fields, so a misspelt mode is an error rather than a lenient run.
 func (st *Strict) UnmarshalJSON(b []byte) error {
 	var w strictJSON
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&w); err != nil {
+	if err := decodeKnownFields(b, &w); err != nil {
 		return err
 	}
-	out := Strict{RotateConflictAs400: w.RotateConflictAs400, ShuffleOrder: w.ShuffleOrder, Seed: w.Seed,
-		PromotionBeforePatch: w.PromotionBeforePatch}
-	if w.FailVerificationAfter != "" {
-		d, err := time.ParseDuration(w.FailVerificationAfter)
-		if err != nil {
-			return fmt.Errorf("fail_verification_after: %w", err)
-		}
-		out.FailVerificationAfter = d
+	d, err := parseDurationText("fail_verification_after", w.FailVerificationAfter)
+	if err != nil {
+		return err
 	}
-	*st = out
+	*st = Strict{RotateConflictAs400: w.RotateConflictAs400, ShuffleOrder: w.ShuffleOrder, Seed: w.Seed,
+		PromotionBeforePatch: w.PromotionBeforePatch, FailVerificationAfter: d}
 	return nil
 }
 

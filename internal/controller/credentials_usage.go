@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -99,6 +100,16 @@ func (r *credentialsUsageReconciler) Reconcile(ctx context.Context, req ctrl.Req
 	return ctrl.Result{}, client.IgnoreNotFound(r.Patch(ctx, sec, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})))
 }
 
+// usageChanged passes the OAuthClient events that can change who holds a credentials
+// Secret: creations, deletions, and updates of the credentialsRef or of whether the
+// object may still delete with it. Status writes, the bulk of the updates, pass not.
+var usageChanged = predicate.Funcs{
+	UpdateFunc: func(e event.UpdateEvent) bool {
+		oldObj, newObj := e.ObjectOld.(*v1alpha1.OAuthClient), e.ObjectNew.(*v1alpha1.OAuthClient)
+		return oldObj.CredentialsSecretName() != newObj.CredentialsSecretName() || holdsCredentials(oldObj) != holdsCredentials(newObj)
+	},
+}
+
 // setupCredentialsUsage registers the credentials-usage controller: it looks at a
 // Secret carrying the finalizer whenever the Secret or an OAuthClient naming it changes.
 func setupCredentialsUsage(mgr ctrl.Manager) error {
@@ -115,6 +126,6 @@ func setupCredentialsUsage(mgr ctrl.Manager) error {
 				return nil
 			}
 			return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: name}}}
-		})).
+		}), builder.WithPredicates(usageChanged)).
 		Complete(r)
 }

@@ -71,7 +71,7 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) in
 
 func (a *app) rootCmd() *cobra.Command {
 	root := &cobra.Command{
-		Use:   "kubectl cfoauth",
+		Use:   "cfoauth",
 		Short: "Work with Cloudflare OAuth clients managed by cloudflare-oauth-operator",
 		Long: `kubectl cfoauth imports an account's existing Cloudflare OAuth clients as OAuthClient
 manifests, shows which objects need a person and what each needs, and rotates secrets or

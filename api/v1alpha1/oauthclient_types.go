@@ -412,7 +412,14 @@ type OAuthClientStatus struct {
 // OAuthClient is a Cloudflare OAuth client, created or adopted and kept in sync by the
 // cloudflare-oauth-operator. Its credentials are written to a Secret.
 //
+// The CRD carries the keep annotations of Helm, Argo CD and Flux: deleting the CRD
+// deletes every OAuthClient, so no install tool may remove it on its own.
+//
 // +kubebuilder:object:root=true
+// +kubebuilder:storageversion
+// +kubebuilder:metadata:annotations="helm.sh/resource-policy=keep"
+// +kubebuilder:metadata:annotations="argocd.argoproj.io/sync-options=Prune=false,Delete=false"
+// +kubebuilder:metadata:annotations="kustomize.toolkit.fluxcd.io/prune=disabled"
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=cfoauth,categories=cloudflare
 // +kubebuilder:printcolumn:name="Client ID",type=string,JSONPath=`.status.clientID`

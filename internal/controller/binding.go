@@ -62,7 +62,7 @@ func (r *OAuthClientReconciler) observe(ctx context.Context, p *pass) error {
 	}
 	p.remote = &c
 	if !p.createdByUs && obj.Status.ClientID != c.ClientID {
-		r.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, "Adopted", "Adopt", "adopted Cloudflare client %s", c.ClientID)
+		r.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, v1alpha1.EventAdopted, "Adopt", "adopted Cloudflare client %s", c.ClientID)
 	}
 	return nil
 }
@@ -138,7 +138,7 @@ func (r *OAuthClientReconciler) resumeInterruptedCreate(ctx context.Context, p *
 		if err := r.recordBinding(ctx, p); err != nil {
 			return err
 		}
-		r.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, "CreateResumed", "Bind",
+		r.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, v1alpha1.EventCreateResumed, "Bind",
 			"an interrupted create had made client %s; bound it instead of creating another", c.ClientID)
 		return nil
 	default:

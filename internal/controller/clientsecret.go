@@ -162,11 +162,11 @@ func (r *OAuthClientReconciler) recoverSecret(ctx context.Context, p *pass, what
 		return err
 	}
 	if newSecretLost {
-		r.Recorder.Eventf(p.obj, nil, corev1.EventTypeWarning, "SecretRecovered", "Rotate",
+		r.Recorder.Eventf(p.obj, nil, corev1.EventTypeWarning, v1alpha1.EventSecretRecovered, "Rotate",
 			"the client secret %s; rotated it in Cloudflare and stored the new one. The previous secret was revoked: Cloudflare keeps at most two secrets", what)
 		return r.finishOverlap(ctx, p)
 	}
-	r.Recorder.Eventf(p.obj, nil, corev1.EventTypeWarning, "SecretRecovered", "Rotate",
+	r.Recorder.Eventf(p.obj, nil, corev1.EventTypeWarning, v1alpha1.EventSecretRecovered, "Rotate",
 		"the client secret %s; rotated it in Cloudflare and stored the new one; the previous secret stays valid until %s", what, expires.UTC().Format(time.RFC3339))
 	if overlap <= 0 {
 		return r.finishOverlap(ctx, p)
@@ -314,7 +314,7 @@ func (r *OAuthClientReconciler) writeSecret(ctx context.Context, p *pass, ch sec
 	r.secrets.remember(sec)
 	p.secret = sec
 	if newSecret {
-		r.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, "SecretWritten", "WriteSecret", "wrote client credentials to Secret %s", sec.Name)
+		r.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, v1alpha1.EventSecretWritten, "WriteSecret", "wrote client credentials to Secret %s", sec.Name)
 	}
 	return nil
 }

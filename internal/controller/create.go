@@ -60,10 +60,10 @@ func (r *OAuthClientReconciler) create(ctx context.Context, p *pass) error {
 	bindErr := r.recordBinding(ctx, p)
 	if previousID != "" {
 		_ = r.claims.release(ctx, obj, previousID)
-		r.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, "Recreated", "Create",
+		r.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, v1alpha1.EventRecreated, "Create",
 			"client %s was deleted outside the operator; created %s and wrote its new secret", previousID, created.ClientID)
 	} else {
-		r.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, "Created", "Create", "created Cloudflare client %s", created.ClientID)
+		r.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, v1alpha1.EventCreated, "Create", "created Cloudflare client %s", created.ClientID)
 	}
 	return errors.Join(secretErr, bindErr)
 }

@@ -71,7 +71,7 @@ func (r *OAuthClientReconciler) deleteRemote(ctx context.Context, p *pass) error
 	if err := r.claims.claim(ctx, obj, p.boundID); err != nil {
 		var f *failure
 		if errors.As(err, &f) && f.reason == v1alpha1.ReasonClientAlreadyBound {
-			r.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, "ClientNotDeleted", "Delete",
+			r.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, v1alpha1.EventClientNotDeleted, "Delete",
 				"left Cloudflare client %s alone: another OAuthClient holds it", p.boundID)
 			return nil
 		}
@@ -81,6 +81,6 @@ func (r *OAuthClientReconciler) deleteRemote(ctx context.Context, p *pass) error
 		return classify(opDelete, err)
 	}
 	r.snapshots.Remove(p.account, p.boundID)
-	r.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, "Deleted", "Delete", "deleted Cloudflare client %s", p.boundID)
+	r.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, v1alpha1.EventDeleted, "Delete", "deleted Cloudflare client %s", p.boundID)
 	return r.claims.release(ctx, obj, p.boundID)
 }

@@ -60,7 +60,7 @@ func (r *OAuthClientReconciler) outcome(ctx context.Context, p *pass, err error)
 		r.snapshots.Invalidate(p.account)
 	}
 	if f.kind == kindDeletionBlocked {
-		r.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, v1alpha1.ReasonDeletionBlocked, "Delete", "%s", f.message)
+		r.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, v1alpha1.EventDeletionBlocked, "Delete", "%s", f.message)
 	}
 	if !pol.stalled {
 		markProgressing(obj, f.reason, f.message)
@@ -78,7 +78,7 @@ func (r *OAuthClientReconciler) outcome(ctx context.Context, p *pass, err error)
 func (r *OAuthClientReconciler) rateLimited(ctx context.Context, p *pass, pause time.Duration) (ctrl.Result, error) {
 	obj := p.obj
 	if ready := meta.FindStatusCondition(obj.Status.Conditions, v1alpha1.ConditionReady); ready == nil || ready.Reason != v1alpha1.ReasonRateLimited {
-		r.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, v1alpha1.ReasonRateLimited, "Reconcile",
+		r.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, v1alpha1.EventRateLimited, "Reconcile",
 			"Cloudflare's rate limit is exhausted for these credentials; retrying in %s", pause.Round(time.Second))
 		logf.FromContext(ctx).V(1).Info("rate limited", "credentials", p.credsKey, "wait", pause)
 	}

@@ -32,7 +32,7 @@ func (r *OAuthClientReconciler) reconcileRotation(ctx context.Context, p *pass) 
 			if err := r.finishOverlap(ctx, p); err != nil {
 				return err
 			}
-			r.Recorder.Eventf(p.obj, nil, corev1.EventTypeNormal, "RotatedSecretDeleted", "DeleteRotatedSecret",
+			r.Recorder.Eventf(p.obj, nil, corev1.EventTypeNormal, v1alpha1.EventRotatedSecretDeleted, "DeleteRotatedSecret",
 				"deleted the previous client secret; Secret %s holds only the current one", p.obj.SecretName())
 		}
 	}
@@ -110,13 +110,13 @@ func (r *OAuthClientReconciler) rotate(ctx context.Context, p *pass, sr *v1alpha
 	}); err != nil {
 		return err
 	}
-	r.Recorder.Eventf(p.obj, nil, corev1.EventTypeNormal, "SecretRotated", "Rotate",
+	r.Recorder.Eventf(p.obj, nil, corev1.EventTypeNormal, v1alpha1.EventSecretRotated, "Rotate",
 		"rotated the client secret (%s); the previous secret stays valid until %s", why, expires.UTC().Format(time.RFC3339))
 	if overlap <= 0 {
 		if err := r.finishOverlap(ctx, p); err != nil {
 			return err
 		}
-		r.Recorder.Eventf(p.obj, nil, corev1.EventTypeNormal, "RotatedSecretDeleted", "DeleteRotatedSecret", "deleted the previous client secret (no overlap)")
+		r.Recorder.Eventf(p.obj, nil, corev1.EventTypeNormal, v1alpha1.EventRotatedSecretDeleted, "DeleteRotatedSecret", "deleted the previous client secret (no overlap)")
 		return nil
 	}
 	p.wake(expires)

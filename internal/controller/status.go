@@ -94,13 +94,13 @@ func (r *OAuthClientReconciler) recordVerificationEvents(p *pass) {
 	switch cur.Status {
 	case cfapi.VerificationPending, cfapi.VerificationInProgress:
 		if rec := obj.Status.VerificationRecord; rec != nil && (rec.Content != prev.Text || (prev.Status != cfapi.VerificationPending && prev.Status != cfapi.VerificationInProgress)) {
-			r.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, "VerificationRecordRequired", "Verify",
+			r.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, v1alpha1.EventVerificationRecordRequired, "Verify",
 				"publish DNS record: name=%s type=%s content=%s", rec.Name, rec.Type, rec.Content)
 		}
 	case cfapi.VerificationVerified:
-		r.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, "ClientURIVerified", "Verify", "Cloudflare verified the client URI host")
+		r.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, v1alpha1.EventClientURIVerified, "Verify", "Cloudflare verified the client URI host")
 	case cfapi.VerificationFailed:
-		r.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, "VerificationFailed", "Verify", "%s", verificationFailedMessage(obj))
+		r.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, v1alpha1.EventVerificationFailed, "Verify", "%s", verificationFailedMessage(obj))
 	}
 }
 

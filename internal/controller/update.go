@@ -34,9 +34,9 @@ func (r *OAuthClientReconciler) update(ctx context.Context, p *pass) error {
 		}
 		if obj.Generation == obj.Status.ObservedGeneration {
 			driftCorrections.Inc()
-			r.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, "DriftCorrected", "Update", "corrected drift in Cloudflare: %s", d)
+			r.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, v1alpha1.EventDriftCorrected, "Update", "corrected drift in Cloudflare: %s", d)
 		} else {
-			r.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, "Updated", "Update", "updated %s", d)
+			r.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, v1alpha1.EventUpdated, "Update", "updated %s", d)
 		}
 	}
 	if err := r.promote(ctx, p); err != nil {
@@ -75,7 +75,7 @@ func (r *OAuthClientReconciler) promote(ctx context.Context, p *pass) error {
 	if err := r.patch(ctx, p, opPromote, cfapi.UpdateOAuthClientParams{Visibility: &public}); err != nil {
 		return err
 	}
-	r.Recorder.Eventf(p.obj, nil, corev1.EventTypeNormal, "Promoted", "Update", "promoted client %s to public", p.remote.ClientID)
+	r.Recorder.Eventf(p.obj, nil, corev1.EventTypeNormal, v1alpha1.EventPromoted, "Update", "promoted client %s to public", p.remote.ClientID)
 	return nil
 }
 
@@ -108,7 +108,7 @@ func (r *OAuthClientReconciler) restartVerification(ctx context.Context, p *pass
 		if p.remote.ClientURI != "" {
 			reason = "verification is " + status
 		}
-		r.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, "VerificationRestartSkipped", "Verify",
+		r.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, v1alpha1.EventVerificationRestartSkipped, "Verify",
 			"did not restart verification: %s; the annotation acts only while verification is failed or pending", reason)
 		return nil
 	}
@@ -119,6 +119,6 @@ func (r *OAuthClientReconciler) restartVerification(ctx context.Context, p *pass
 		obj.Status.LastVerificationRestart = done
 		return err
 	}
-	r.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, "VerificationRestarted", "Verify", "asked Cloudflare to verify the client URI host again")
+	r.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, v1alpha1.EventVerificationRestarted, "Verify", "asked Cloudflare to verify the client URI host again")
 	return nil
 }

@@ -364,6 +364,10 @@ type OAuthClientStatus struct {
 	// clientID is the ID of the Cloudflare client this object is bound to.
 	// +optional
 	ClientID string `json:"clientID,omitempty"`
+	// accountID is the Cloudflare account the client lives in, as the operator resolved
+	// it from the spec.
+	// +optional
+	AccountID string `json:"accountID,omitempty"`
 	// visibility is the client's visibility in Cloudflare.
 	// +optional
 	Visibility string `json:"visibility,omitempty"`

@@ -46,7 +46,7 @@ func (r *OAuthClientReconciler) observe(ctx context.Context, p *pass) error {
 		}
 	}
 	// Nothing is read, written or handed out for a client another object holds.
-	if err := r.claims.claim(ctx, obj, p.boundID); err != nil {
+	if err := r.claims.claim(ctx, obj, p.accountID(), p.boundID); err != nil {
 		return err
 	}
 	c, ok := r.snapshots.Get(p.account, p.boundID)
@@ -117,11 +117,11 @@ func (r *OAuthClientReconciler) resumeInterruptedCreate(ctx context.Context, p *
 	}
 	var candidates []cfapi.OAuthClient
 	for _, c := range r.snapshots.Find(p.account, func(c *cfapi.OAuthClient) bool { return madeByCreate(&obj.Spec, c, intent) }) {
-		held, err := r.claims.heldByOther(ctx, obj, c.ClientID)
+		held, err := r.claims.heldByOther(ctx, obj, p.accountID(), c.ClientID)
 		if err != nil {
 			return err
 		}
-		claimed, err := r.claimedByOther(ctx, obj, c.ClientID)
+		claimed, err := r.claimedByOther(ctx, obj, p.accountID(), c.ClientID)
 		if err != nil {
 			return err
 		}
@@ -162,9 +162,9 @@ func madeByCreate(spec *v1alpha1.OAuthClientSpec, c *cfapi.OAuthClient, intent t
 
 // claimedByOther reports whether another OAuthClient names the client ID (it may not
 // have claimed it yet: it could be the other half of a race).
-func (r *OAuthClientReconciler) claimedByOther(ctx context.Context, obj *v1alpha1.OAuthClient, id string) (bool, error) {
+func (r *OAuthClientReconciler) claimedByOther(ctx context.Context, obj *v1alpha1.OAuthClient, account, id string) (bool, error) {
 	list := &v1alpha1.OAuthClientList{}
-	if err := r.List(ctx, list, client.MatchingFields{indexClientID: obj.Spec.AccountID + "/" + id}); err != nil {
+	if err := r.List(ctx, list, client.MatchingFields{indexClientID: account + "/" + id}); err != nil {
 		return false, err
 	}
 	for i := range list.Items {
@@ -178,7 +178,7 @@ func (r *OAuthClientReconciler) claimedByOther(ctx context.Context, obj *v1alpha
 // recordBinding durably records the bound client ID and clears the create intent, then
 // claims the client for this object.
 func (r *OAuthClientReconciler) recordBinding(ctx context.Context, p *pass) error {
-	p.obj.Status.ClientID = p.boundID
+	p.obj.Status.ClientID, p.obj.Status.AccountID = p.boundID, p.accountID()
 	if err := r.patchMeta(ctx, p.obj, func(o *v1alpha1.OAuthClient) {
 		if o.Annotations == nil {
 			o.Annotations = map[string]string{}
@@ -189,7 +189,7 @@ func (r *OAuthClientReconciler) recordBinding(ctx context.Context, p *pass) erro
 	}); err != nil {
 		return err
 	}
-	if err := r.claims.claim(ctx, p.obj, p.boundID); err != nil {
+	if err := r.claims.claim(ctx, p.obj, p.accountID(), p.boundID); err != nil {
 		return fmt.Errorf("recording the binding to client %s: %w", p.boundID, err)
 	}
 	return nil

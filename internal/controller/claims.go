@@ -71,8 +71,8 @@ func claimName(account, clientID string) string {
 
 // claim makes obj the holder of the client, or fails with ClientAlreadyBound naming
 // the holder.
-func (s *claimStore) claim(ctx context.Context, obj *v1alpha1.OAuthClient, clientID string) error {
-	name := claimName(obj.Spec.AccountID, clientID)
+func (s *claimStore) claim(ctx context.Context, obj *v1alpha1.OAuthClient, account, clientID string) error {
+	name := claimName(account, clientID)
 	if s.heldBy(name) == obj.UID {
 		return nil
 	}
@@ -81,7 +81,7 @@ func (s *claimStore) claim(ctx context.Context, obj *v1alpha1.OAuthClient, clien
 		err := s.reader.Get(ctx, client.ObjectKey{Namespace: s.ns, Name: name}, lease)
 		switch {
 		case apierrors.IsNotFound(err):
-			err = s.c.Create(ctx, s.newLease(name, obj, clientID))
+			err = s.c.Create(ctx, s.newLease(name, obj, account, clientID))
 			if apierrors.IsAlreadyExists(err) {
 				continue // someone claimed it a moment ago: judge that claim
 			}
@@ -116,9 +116,9 @@ func (s *claimStore) claim(ctx context.Context, obj *v1alpha1.OAuthClient, clien
 }
 
 // heldByOther reports whether a live object other than obj holds the client.
-func (s *claimStore) heldByOther(ctx context.Context, obj *v1alpha1.OAuthClient, clientID string) (bool, error) {
+func (s *claimStore) heldByOther(ctx context.Context, obj *v1alpha1.OAuthClient, account, clientID string) (bool, error) {
 	lease := &coordinationv1.Lease{}
-	err := s.reader.Get(ctx, client.ObjectKey{Namespace: s.ns, Name: claimName(obj.Spec.AccountID, clientID)}, lease)
+	err := s.reader.Get(ctx, client.ObjectKey{Namespace: s.ns, Name: claimName(account, clientID)}, lease)
 	if apierrors.IsNotFound(err) {
 		return false, nil
 	}
@@ -133,8 +133,8 @@ func (s *claimStore) heldByOther(ctx context.Context, obj *v1alpha1.OAuthClient,
 }
 
 // release drops obj's claim on the client, if it holds it.
-func (s *claimStore) release(ctx context.Context, obj *v1alpha1.OAuthClient, clientID string) error {
-	name := claimName(obj.Spec.AccountID, clientID)
+func (s *claimStore) release(ctx context.Context, obj *v1alpha1.OAuthClient, account, clientID string) error {
+	name := claimName(account, clientID)
 	s.mu.Lock()
 	delete(s.held, name)
 	s.mu.Unlock()
@@ -172,7 +172,7 @@ func (s *claimStore) stale(ctx context.Context, lease *coordinationv1.Lease) (bo
 	return !slices.Contains(claimedClientIDs(holder), lease.Annotations[claimAnnotationClient]), nil
 }
 
-func (s *claimStore) newLease(name string, obj *v1alpha1.OAuthClient, clientID string) *coordinationv1.Lease {
+func (s *claimStore) newLease(name string, obj *v1alpha1.OAuthClient, account, clientID string) *coordinationv1.Lease {
 	holder := obj.Namespace + "/" + obj.Name
 	return &coordinationv1.Lease{
 		ObjectMeta: metav1.ObjectMeta{
@@ -181,7 +181,7 @@ func (s *claimStore) newLease(name string, obj *v1alpha1.OAuthClient, clientID s
 			Annotations: map[string]string{
 				claimAnnotationHolder:    holder,
 				claimAnnotationHolderUID: string(obj.UID),
-				claimAnnotationClient:    obj.Spec.AccountID + "/" + clientID,
+				claimAnnotationClient:    account + "/" + clientID,
 			},
 		},
 		Spec: coordinationv1.LeaseSpec{HolderIdentity: &holder},

@@ -130,7 +130,7 @@ func (r *OAuthClientReconciler) storeCreatedSecret(ctx context.Context, p *pass,
 func (r *OAuthClientReconciler) recoverSecret(ctx context.Context, p *pass, what string, newSecretLost bool) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sequenceTimeout)
 	defer cancel()
-	account, id := p.obj.Spec.AccountID, p.boundID
+	account, id := p.accountID(), p.boundID
 	key := client.ObjectKey{Namespace: p.obj.Namespace, Name: p.obj.SecretName()}
 	previous := heldSecret(p.secret, id)
 	if previous == "" {
@@ -199,7 +199,7 @@ func (r *OAuthClientReconciler) finishOverlap(ctx context.Context, p *pass) erro
 
 // deleteRotated deletes the client's rotated (old) secret; nothing to delete is done.
 func (r *OAuthClientReconciler) deleteRotated(ctx context.Context, p *pass) error {
-	err := p.api.DeleteRotatedOAuthClientSecret(ctx, p.obj.Spec.AccountID, p.boundID)
+	err := p.api.DeleteRotatedOAuthClientSecret(ctx, p.accountID(), p.boundID)
 	if err != nil && !cfapi.IsNotFound(err) && !cfapi.IsValidation(err) {
 		return classify(opDeleteRotated, err)
 	}
@@ -323,7 +323,7 @@ func (r *OAuthClientReconciler) writeSecret(ctx context.Context, p *pass, ch sec
 func (r *OAuthClientReconciler) secretData(p *pass, existing *corev1.Secret, sameClient bool, ch secretChange) map[string][]byte {
 	data := map[string][]byte{
 		v1alpha1.SecretKeyClientID:  []byte(p.boundID),
-		v1alpha1.SecretKeyAccountID: []byte(p.obj.Spec.AccountID),
+		v1alpha1.SecretKeyAccountID: []byte(p.accountID()),
 	}
 	if r.Issuer != "" {
 		data[v1alpha1.SecretKeyIssuer] = []byte(r.Issuer)

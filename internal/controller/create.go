@@ -47,19 +47,19 @@ func (r *OAuthClientReconciler) create(ctx context.Context, p *pass) error {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sequenceTimeout)
 	defer cancel()
-	created, err := p.api.CreateOAuthClient(ctx, obj.Spec.AccountID, params)
+	created, err := p.api.CreateOAuthClient(ctx, p.accountID(), params)
 	if err != nil {
 		return r.createFailed(ctx, p, err)
 	}
 	r.snapshots.Put(p.account, created.OAuthClient)
 	p.remote, p.boundID = &created.OAuthClient, created.ClientID
-	obj.Status.ClientID = created.ClientID
+	obj.Status.ClientID, obj.Status.AccountID = created.ClientID, p.accountID()
 
 	// The secret exists only in this response: store it before anything else can fail.
 	secretErr := r.storeCreatedSecret(ctx, p, created.ClientSecret)
 	bindErr := r.recordBinding(ctx, p)
 	if previousID != "" {
-		_ = r.claims.release(ctx, obj, previousID)
+		_ = r.claims.release(ctx, obj, p.accountID(), previousID)
 		r.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, v1alpha1.EventRecreated, "Create",
 			"client %s was deleted outside the operator; created %s and wrote its new secret", previousID, created.ClientID)
 	} else {

@@ -36,7 +36,7 @@ func (r *OAuthClientReconciler) reconcileDelete(ctx context.Context, p *pass) (c
 			return r.outcome(ctx, p, err)
 		}
 	} else if id := boundIDOf(obj); id != "" {
-		if err := r.claims.release(ctx, obj, id); err != nil {
+		if err := r.claims.release(ctx, obj, accountIDOf(obj), id); err != nil {
 			return ctrl.Result{}, err
 		}
 	}
@@ -68,7 +68,7 @@ func (r *OAuthClientReconciler) deleteRemote(ctx context.Context, p *pass) error
 	if p.boundID == "" {
 		return nil
 	}
-	if err := r.claims.claim(ctx, obj, p.boundID); err != nil {
+	if err := r.claims.claim(ctx, obj, p.accountID(), p.boundID); err != nil {
 		var f *failure
 		if errors.As(err, &f) && f.reason == v1alpha1.ReasonClientAlreadyBound {
 			r.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, v1alpha1.EventClientNotDeleted, "Delete",
@@ -77,10 +77,10 @@ func (r *OAuthClientReconciler) deleteRemote(ctx context.Context, p *pass) error
 		}
 		return err
 	}
-	if err := p.api.DeleteOAuthClient(ctx, obj.Spec.AccountID, p.boundID); err != nil && !cfapi.IsNotFound(err) {
+	if err := p.api.DeleteOAuthClient(ctx, p.accountID(), p.boundID); err != nil && !cfapi.IsNotFound(err) {
 		return classify(opDelete, err)
 	}
 	r.snapshots.Remove(p.account, p.boundID)
 	r.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, v1alpha1.EventDeleted, "Delete", "deleted Cloudflare client %s", p.boundID)
-	return r.claims.release(ctx, obj, p.boundID)
+	return r.claims.release(ctx, obj, p.accountID(), p.boundID)
 }

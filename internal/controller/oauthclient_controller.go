@@ -192,7 +192,7 @@ func (r *OAuthClientReconciler) reconcileNormal(ctx context.Context, p *pass) (c
 	switch {
 	case p.remote == nil && !p.createdByUs:
 		err = newFailure(kindConflict, v1alpha1.ReasonClientNotFound,
-			"Cloudflare client %q does not exist in account %s", p.boundID, p.obj.Spec.AccountID)
+			"Cloudflare client %q does not exist in account %s", p.boundID, p.accountID())
 	case p.remote == nil:
 		if err = r.create(ctx, p); err == nil {
 			err = r.update(ctx, p) // promotion, which Create cannot do
@@ -214,18 +214,19 @@ func (r *OAuthClientReconciler) reconcileNormal(ctx context.Context, p *pass) (c
 	return r.conclude(p), nil
 }
 
-// connect resolves credentials and the Cloudflare client for the object's account.
+// connect resolves the object's account, its credentials and their Cloudflare client.
 func (r *OAuthClientReconciler) connect(ctx context.Context, p *pass) error {
-	res, err := r.credentials(ctx, p.obj)
+	acct, err := r.resolveAccount(ctx, p.obj)
 	if err != nil {
 		return err
 	}
+	res := acct.resolved
 	api, key, err := r.apis.get(res)
 	if err != nil {
 		return credentialsError(v1alpha1.ReasonInvalidCredentials, "the Cloudflare credentials are unusable: "+err.Error())
 	}
 	p.api, p.creds, p.credsKey = api, res, key
-	p.account = accountKey{creds: key, account: p.obj.Spec.AccountID}
+	p.account = accountKey{creds: key, account: acct.id}
 	prev, unused, switched := r.usage.use(client.ObjectKeyFromObject(p.obj), usage{creds: key, credsSecret: res.secret,
 		clientSecret: types.NamespacedName{Namespace: p.obj.Namespace, Name: p.obj.SecretName()}})
 	if switched && unused {

@@ -21,7 +21,7 @@ func (r *OAuthClientReconciler) observeBaseline(ctx context.Context, p *pass) (b
 	}
 	p.boundID = boundIDOf(p.obj)
 	p.createdByUs = p.obj.AdoptedClientID() == ""
-	c, err := p.api.GetOAuthClient(ctx, p.obj.Spec.AccountID, p.boundID)
+	c, err := p.api.GetOAuthClient(ctx, p.accountID(), p.boundID)
 	if cfapi.IsNotFound(err) {
 		return true, nil
 	}

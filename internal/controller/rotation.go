@@ -93,7 +93,7 @@ func (r *OAuthClientReconciler) rotate(ctx context.Context, p *pass, sr *v1alpha
 		}
 	}
 	old := heldSecret(p.secret, p.boundID)
-	secret, err := p.api.RotateOAuthClientSecret(ctx, p.obj.Spec.AccountID, p.boundID)
+	secret, err := p.api.RotateOAuthClientSecret(ctx, p.accountID(), p.boundID)
 	if err != nil {
 		return r.rotateFailed(ctx, p, err)
 	}

@@ -122,7 +122,7 @@ func claimedClientIDs(o client.Object) []string {
 	var out []string
 	for _, id := range []string{obj.AdoptedClientID(), obj.Annotations[v1alpha1.AnnotationClientID], obj.Status.ClientID} {
 		if id != "" {
-			out = append(out, obj.Spec.AccountID+"/"+id)
+			out = append(out, accountIDOf(obj)+"/"+id)
 		}
 	}
 	return out

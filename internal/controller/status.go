@@ -26,6 +26,7 @@ import (
 func (r *OAuthClientReconciler) conclude(p *pass) ctrl.Result {
 	obj := p.obj
 	setRemoteStatus(obj, p.remote)
+	obj.Status.AccountID = p.accountID()
 	r.recordVerificationEvents(p)
 	if !obj.Observing() {
 		obj.Status.SecretName = obj.SecretName()

@@ -48,7 +48,7 @@ func (r *OAuthClientReconciler) update(ctx context.Context, p *pass) error {
 // patch sends one PATCH and records its result. A 404 means the client is gone: it
 // leaves the snapshot, and the next pass re-creates it (or reports ClientNotFound).
 func (r *OAuthClientReconciler) patch(ctx context.Context, p *pass, op operation, params cfapi.UpdateOAuthClientParams) error {
-	updated, err := p.api.UpdateOAuthClient(ctx, p.obj.Spec.AccountID, p.remote.ClientID, params)
+	updated, err := p.api.UpdateOAuthClient(ctx, p.accountID(), p.remote.ClientID, params)
 	if cfapi.IsNotFound(err) {
 		r.snapshots.Remove(p.account, p.remote.ClientID)
 	}

@@ -24,18 +24,25 @@ help: ## Display this help.
 
 ##@ Development
 
+# The chart's copy of config/crd/bases, rendered by its templates/crds.yaml.
+CHART_CRDS = charts/cloudflare-oauth-operator/files/crds
+
 .PHONY: manifests
-manifests: ## Generate the CRD and RBAC manifests from the Go markers.
+manifests: ## Generate the CRDs and RBAC from the Go markers; copy every CRD into the Helm chart.
 	$(CONTROLLER_GEN) rbac:roleName=manager-role crd paths="./..." output:crd:artifacts:config=config/crd/bases
-	cp config/crd/bases/cloudflare.oauth-operator.dev_oauthclients.yaml charts/cloudflare-oauth-operator/crds/
+	rm -rf $(CHART_CRDS) && mkdir -p $(CHART_CRDS) && cp config/crd/bases/*.yaml $(CHART_CRDS)/
 
 .PHONY: generate
 generate: ## Generate the DeepCopy methods.
 	$(CONTROLLER_GEN) object:headerFile="hack/boilerplate.go.txt" paths="./..."
 
+# Generated files: git status also reports new (untracked) and deleted ones, which
+# git diff does not, such as a new CRD missing from the chart.
+GENERATED_PATHS = config/crd config/rbac api $(CHART_CRDS)
+
 .PHONY: verify-generated
-verify-generated: manifests generate ## Fail when committed generated files are stale.
-	@git diff --exit-code -- config/crd config/rbac api charts/cloudflare-oauth-operator/crds || { echo "generated files are stale: run 'make manifests generate' and commit the result" >&2; exit 1; }
+verify-generated: manifests generate ## Fail when committed generated files (CRDs, RBAC, DeepCopy, the chart's CRDs) are stale.
+	@test -z "$$(git status --porcelain -- $(GENERATED_PATHS))" || { git status --short -- $(GENERATED_PATHS) >&2; git diff -- $(GENERATED_PATHS) >&2; echo "generated files are stale: run 'make manifests generate' and commit the result" >&2; exit 1; }
 
 .PHONY: fmt
 fmt: ## Run go fmt against code.

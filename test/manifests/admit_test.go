@@ -135,7 +135,11 @@ func TestWatchNamespacesRBACSuffices(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	objs, err := renderChartIn("rbac", rbacReleaseNamespace, map[string]any{"watchNamespaces": []any{"team-c"}})
+	// crds.enabled=false: the CRD is the control plane's, installed by testenv.
+	objs, err := renderChartIn("rbac", rbacReleaseNamespace, map[string]any{
+		"watchNamespaces": []any{"team-c"},
+		"crds":            map[string]any{"enabled": false},
+	})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -131,6 +131,11 @@ func renderChartIn(release, namespace string, values map[string]any) ([]*unstruc
 	if err != nil {
 		return nil, err
 	}
+	return renderLoaded(ch, release, namespace, values)
+}
+
+// renderLoaded renders a loaded (possibly modified) chart like `helm template`.
+func renderLoaded(ch *chartv2.Chart, release, namespace string, values map[string]any) ([]*unstructured.Unstructured, error) {
 	vals, err := util.ToRenderValues(ch, values, common.ReleaseOptions{
 		Name: release, Namespace: namespace, Revision: 1, IsInstall: true,
 	}, nil)

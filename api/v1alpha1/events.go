@@ -3,6 +3,10 @@ package v1alpha1
 // Event reasons. Like condition reasons they are CamelCase and stable: alerts, scripts
 // and `kubectl get events --field-selector reason=...` may match on them. Normal events
 // record what the operator did; Warning events record what a person may need to act on.
+//
+// Besides these, an object that becomes Stalled (or stalls for another reason) gets one
+// Warning Event whose reason is the Stalled condition's reason (InvalidSpec,
+// ClientAlreadyBound, DeletionBlocked, ...), and none on the retries that follow.
 const (
 	// EventCreated: the operator created the Cloudflare client.
 	EventCreated = "Created"

@@ -59,6 +59,9 @@ var _ = Describe("Hardening", func() {
 
 			By("it never PATCHes, rotates or receives the secret")
 			Consistently(func() int { return len(writes(account)) }, 3*syncPeriod).Should(Equal(before))
+			By("it records one Warning Event for the stall, not one per retry")
+			Expect(eventReasons(other, "thief")).To(HaveEach(Equal(v1alpha1.ReasonClientAlreadyBound)))
+			Expect(eventReasons(other, "thief")).To(HaveLen(1))
 			err := k8sClient.Get(ctx(), client.ObjectKey{Namespace: other, Name: "thief-oauth-client"}, &corev1.Secret{})
 			Expect(apierrors.IsNotFound(err)).To(BeTrue(), "the second claimant got a Secret")
 			Expect(emu.CheckSecret(account, id, ownerSecret).Current).To(BeTrue())

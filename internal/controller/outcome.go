@@ -59,9 +59,6 @@ func (r *OAuthClientReconciler) outcome(ctx context.Context, p *pass, err error)
 	if pol.refresh && p.credsKey != "" {
 		r.snapshots.Invalidate(p.account)
 	}
-	if f.kind == kindDeletionBlocked {
-		r.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, v1alpha1.EventDeletionBlocked, "Delete", "%s", f.message)
-	}
 	if !pol.stalled {
 		markProgressing(obj, f.reason, f.message)
 		if !pol.backoff {

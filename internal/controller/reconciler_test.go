@@ -387,3 +387,57 @@ func TestPeriodicRotation(t *testing.T) {
 		t.Fatalf("rotated again too early: %v", got)
 	}
 }
+
+// drainEvents returns the FakeRecorder's events so far ("Type Reason Message").
+func (f *fixture) drainEvents() []string {
+	var out []string
+	for {
+		select {
+		case e := <-f.events.Events:
+			out = append(out, e)
+		default:
+			return out
+		}
+	}
+}
+
+func TestStalledEmitsOneWarningPerStall(t *testing.T) {
+	obj := unitObject("stuck")
+	obj.Spec.CredentialsRef = &v1alpha1.LocalSecretReference{Name: "missing"}
+	f := newFixture(t, obj)
+	for range 3 {
+		if _, err := f.reconcile(t, "stuck"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stalls := func(reason string) int {
+		n := 0
+		for _, e := range f.drainEvents() {
+			if strings.HasPrefix(e, corev1.EventTypeWarning+" "+reason+" ") {
+				n++
+			}
+		}
+		return n
+	}
+	if n := stalls(v1alpha1.ReasonCredentialsNotFound); n != 1 {
+		t.Fatalf("%d Warning %s events over 3 stalled passes, want 1", n, v1alpha1.ReasonCredentialsNotFound)
+	}
+
+	// Stalling for another reason is news: one more Warning.
+	bad := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: "missing"},
+		Data: map[string][]byte{v1alpha1.CredentialsKeyAPIToken: []byte("has whitespace")}}
+	if err := f.c.Create(t.Context(), bad); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if _, err := f.reconcile(t, "stuck"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := stalls(v1alpha1.ReasonInvalidCredentials); n != 1 {
+		t.Fatalf("%d Warning %s events over 2 stalled passes, want 1", n, v1alpha1.ReasonInvalidCredentials)
+	}
+	if got := meta.FindStatusCondition(f.get(t, "stuck").Status.Conditions, v1alpha1.ConditionStalled); got == nil || got.Reason != v1alpha1.ReasonInvalidCredentials {
+		t.Fatalf("Stalled condition %+v, want reason %s", got, v1alpha1.ReasonInvalidCredentials)
+	}
+}

@@ -187,7 +187,23 @@ func (r *OAuthClientReconciler) writeStatus(ctx context.Context, before, obj *v1
 		}
 		return ctrl.Result{}, errors.Join(err, fmt.Errorf("writing status: %w", patchErr))
 	}
+	r.recordStalled(before, obj)
 	return res, err
+}
+
+// recordStalled emits one Warning Event when the object becomes Stalled, or stalls for
+// another reason: a person reading `kubectl describe` or `kubectl get events` sees why,
+// once, not on every retry. The Event's reason is the Stalled condition's reason.
+func (r *OAuthClientReconciler) recordStalled(before, obj *v1alpha1.OAuthClient) {
+	now := meta.FindStatusCondition(obj.Status.Conditions, v1alpha1.ConditionStalled)
+	if now == nil || now.Status != metav1.ConditionTrue {
+		return
+	}
+	if was := meta.FindStatusCondition(before.Status.Conditions, v1alpha1.ConditionStalled); was != nil &&
+		was.Status == metav1.ConditionTrue && was.Reason == now.Reason {
+		return
+	}
+	r.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, now.Reason, "Reconcile", "%s", now.Message)
 }
 
 // verificationFailed reports whether Cloudflare gave up verifying the client URI host.

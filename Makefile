@@ -110,18 +110,23 @@ ifndef ignore-not-found
   ignore-not-found = false
 endif
 
+# Server-side apply with one named field manager: re-applying a newer CRD or manifest
+# upgrades it in place. --force-conflicts takes over the fields another manager set
+# (an earlier client-side `kubectl apply`, a Helm release), as docs/install.md explains.
+KUBECTL_APPLY = $(KUBECTL) apply --server-side --field-manager=cloudflare-oauth-operator --force-conflicts
+
 .PHONY: install
-install: manifests ## Install the CRDs into the cluster of the current kubeconfig.
-	$(KUBECTL) apply -k config/crd
+install: manifests ## Install or upgrade the CRDs (config/crd) in the cluster of the current kubeconfig.
+	$(KUBECTL_APPLY) -k config/crd
 
 .PHONY: uninstall
-uninstall: manifests ## Uninstall the CRDs. Call with ignore-not-found=true to ignore missing resources.
+uninstall: manifests ## Delete the CRDs, and with them EVERY OAuthClient in the cluster (docs/install.md). ignore-not-found=true ignores missing ones.
 	$(KUBECTL) delete --ignore-not-found=$(ignore-not-found) -k config/crd
 
 .PHONY: deploy
-deploy: manifests ## Deploy the operator (config/default) with image $(IMG).
-	$(KUBECTL) kustomize config/default | sed 's|image: controller:latest|image: $(IMG)|' | $(KUBECTL) apply -f -
+deploy: manifests ## Install or upgrade the CRDs and the operator (config/default) with image $(IMG).
+	$(KUBECTL) kustomize config/default | sed 's|image: controller:latest|image: $(IMG)|' | $(KUBECTL_APPLY) -f -
 
 .PHONY: undeploy
-undeploy: ## Remove the operator. Call with ignore-not-found=true to ignore missing resources.
-	$(KUBECTL) delete --ignore-not-found=$(ignore-not-found) -k config/default
+undeploy: ## Remove the operator (config/operator), keeping the CRDs and every OAuthClient. ignore-not-found=true ignores missing ones.
+	$(KUBECTL) delete --ignore-not-found=$(ignore-not-found) -k config/operator

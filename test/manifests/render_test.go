@@ -60,7 +60,7 @@ func kustomizeBuild(t *testing.T, fsys filesys.FileSystem, dir string) []*unstru
 }
 
 // configWithComponents copies config/ into memory and uncomments the optional
-// components in config/default, as a user enabling them would.
+// components in config/operator, as a user enabling them would.
 func configWithComponents(t *testing.T) filesys.FileSystem {
 	t.Helper()
 	mem := filesys.MakeFsInMemory()
@@ -73,11 +73,11 @@ func configWithComponents(t *testing.T) filesys.FileSystem {
 			return err
 		}
 		rel, _ := filepath.Rel(configDir, path)
-		if rel == filepath.Join("default", "kustomization.yaml") {
+		if rel == filepath.Join("operator", "kustomization.yaml") {
 			for _, c := range []string{"prometheus", "network-policy"} {
 				enabled := bytes.ReplaceAll(data, []byte("#- ../"+c+"\n"), []byte("- ../"+c+"\n"))
 				if bytes.Equal(enabled, data) {
-					return errors.New("config/default/kustomization.yaml has no commented-out component ../" + c)
+					return errors.New("config/operator/kustomization.yaml has no commented-out component ../" + c)
 				}
 				data = enabled
 			}

@@ -1,5 +1,15 @@
 // Package v1alpha1 contains the API schema of the cloudflare.oauth-operator.dev group.
 //
+// Spelling: a field that carries a Cloudflare value keeps Cloudflare's spelling, so it
+// can be compared with Cloudflare's API and dashboard as it is (visibility private and
+// public, grant types such as authorization_code, tokenEndpointAuthMethod
+// client_secret_post, verification status in_progress). The operator's own settings use
+// Kubernetes CamelCase (managementPolicy Manage and Observe, deletionPolicy Delete and
+// Orphan), as do condition and Event reasons.
+//
+// Durations (secretRotation.every and overlap) are duration strings, as in cert-manager
+// and Flux: a number and a unit of h, m, s, ms, us or ns, e.g. 2160h for 90 days.
+//
 // +kubebuilder:object:generate=true
 // +groupName=cloudflare.oauth-operator.dev
 package v1alpha1

@@ -25,9 +25,22 @@ func (o *OAuthClient) Observing() bool {
 	return o.Spec.ManagementPolicy == ManagementPolicyObserve
 }
 
+// EffectiveDeletionPolicy is spec.deletionPolicy or, when absent, the one that
+// follows the management policy: Delete for Manage, Orphan for Observe.
+func (o *OAuthClient) EffectiveDeletionPolicy() DeletionPolicy {
+	switch {
+	case o.Spec.DeletionPolicy != "":
+		return o.Spec.DeletionPolicy
+	case o.Observing():
+		return DeletionPolicyOrphan
+	default:
+		return DeletionPolicyDelete
+	}
+}
+
 // OrphanOnDelete reports whether deleting the object leaves the remote client in place.
 func (o *OAuthClient) OrphanOnDelete() bool {
-	return o.Spec.DeletionPolicy == DeletionPolicyOrphan
+	return o.EffectiveDeletionPolicy() == DeletionPolicyOrphan
 }
 
 // AdoptedClientID is spec.clientID, or "" when the operator creates the client.

@@ -11,12 +11,12 @@ func ptr[T any](v T) *T { return &v }
 func TestSecretName(t *testing.T) {
 	tests := []struct {
 		name string
-		ref  *LocalSecretReference
+		ref  *OutputSecretReference
 		want string
 	}{
 		{"default when absent", nil, "web" + DefaultSecretNameSuffix},
-		{"default when empty", &LocalSecretReference{}, "web" + DefaultSecretNameSuffix},
-		{"explicit", &LocalSecretReference{Name: "web-creds"}, "web-creds"},
+		{"default when empty", &OutputSecretReference{}, "web" + DefaultSecretNameSuffix},
+		{"explicit", &OutputSecretReference{Name: "web-creds"}, "web-creds"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -38,7 +38,7 @@ func TestPolicies(t *testing.T) {
 		DeletionPolicy:          DeletionPolicyOrphan,
 		TokenEndpointAuthMethod: ptr(AuthMethodNone),
 		ClientID:                ptr("abc"),
-		CredentialsRef:          &LocalSecretReference{Name: "cf"},
+		CredentialsRef:          &CredentialsSecretReference{Name: "cf"},
 	}
 	if !o.Observing() || !o.OrphanOnDelete() || !o.PublicClient() || o.AdoptedClientID() != "abc" || o.CredentialsSecretName() != "cf" {
 		t.Fatalf("helpers do not follow the spec: %+v", o.Spec)

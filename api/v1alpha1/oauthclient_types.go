@@ -48,6 +48,7 @@ const (
 )
 
 // DeletionPolicy says what happens to the Cloudflare client when the object is deleted.
+// When absent it follows the management policy: Delete for Manage, Orphan for Observe.
 // +kubebuilder:validation:Enum=Delete;Orphan
 type DeletionPolicy string
 
@@ -67,9 +68,22 @@ const (
 	ManagementPolicyObserve ManagementPolicy = "Observe"
 )
 
-// LocalSecretReference names a Secret in the namespace of the OAuthClient.
-type LocalSecretReference struct {
+// CredentialsSecretReference names the Secret, in the namespace of the OAuthClient,
+// that holds the Cloudflare credentials the operator reads.
+type CredentialsSecretReference struct {
 	// name of the Secret, in the same namespace as the OAuthClient.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`
+	Name string `json:"name"`
+}
+
+// OutputSecretReference names the Secret, in the namespace of the OAuthClient, that
+// the operator writes and owns.
+type OutputSecretReference struct {
+	// name of the Secret, in the same namespace as the OAuthClient. Renaming it moves
+	// the credentials to the new Secret, without a rotation, and deletes the old one.
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
@@ -89,17 +103,18 @@ type LocalSecretReference struct {
 // operator creates the client, so the fields Cloudflare requires on create become
 // required.
 //
-// +kubebuilder:validation:XValidation:rule="has(self.clientID) || has(self.clientName)",message="clientName is required when clientID is not set (the operator creates the client)"
-// +kubebuilder:validation:XValidation:rule="has(self.clientID) || has(self.redirectURIs)",message="redirectURIs is required when clientID is not set (the operator creates the client)"
-// +kubebuilder:validation:XValidation:rule="has(self.clientID) || has(self.grantTypes)",message="grantTypes is required when clientID is not set (the operator creates the client)"
-// +kubebuilder:validation:XValidation:rule="has(self.clientID) || has(self.responseTypes)",message="responseTypes is required when clientID is not set (the operator creates the client)"
-// +kubebuilder:validation:XValidation:rule="has(self.clientID) || has(self.scopes)",message="scopes is required when clientID is not set (the operator creates the client)"
-// +kubebuilder:validation:XValidation:rule="has(self.clientID) || has(self.tokenEndpointAuthMethod)",message="tokenEndpointAuthMethod is required when clientID is not set (the operator creates the client)"
-// +kubebuilder:validation:XValidation:rule="!has(oldSelf.clientID) || (has(self.clientID) && self.clientID == oldSelf.clientID)",message="clientID cannot be changed or removed once set; create a new OAuthClient to bind another client"
-// +kubebuilder:validation:XValidation:rule="!has(self.managementPolicy) || self.managementPolicy != 'Observe' || has(self.clientID)",message="managementPolicy Observe requires clientID: the operator only reads an existing client"
-// +kubebuilder:validation:XValidation:rule="!has(oldSelf.tokenEndpointAuthMethod) || !has(self.tokenEndpointAuthMethod) || (oldSelf.tokenEndpointAuthMethod == 'none') == (self.tokenEndpointAuthMethod == 'none')",message="tokenEndpointAuthMethod cannot switch between none and a secret method (Cloudflare refuses it); create a new OAuthClient instead"
-// +kubebuilder:validation:XValidation:rule="!has(self.secretRotation) || !has(self.tokenEndpointAuthMethod) || self.tokenEndpointAuthMethod != 'none'",message="secretRotation is not available with tokenEndpointAuthMethod none: public PKCE clients have no secret"
-// +kubebuilder:validation:XValidation:rule="!has(self.optionalScopes) || (has(self.scopes) && self.optionalScopes.all(s, s in self.scopes))",message="every optionalScopes entry must also be listed in scopes"
+// +kubebuilder:validation:XValidation:rule="has(self.clientID) || has(self.clientName)",message="clientName is required when clientID is not set (the operator creates the client)",fieldPath=".clientName",reason=FieldValueRequired
+// +kubebuilder:validation:XValidation:rule="has(self.clientID) || has(self.redirectURIs)",message="redirectURIs is required when clientID is not set (the operator creates the client)",fieldPath=".redirectURIs",reason=FieldValueRequired
+// +kubebuilder:validation:XValidation:rule="has(self.clientID) || has(self.grantTypes)",message="grantTypes is required when clientID is not set (the operator creates the client)",fieldPath=".grantTypes",reason=FieldValueRequired
+// +kubebuilder:validation:XValidation:rule="has(self.clientID) || has(self.responseTypes)",message="responseTypes is required when clientID is not set (the operator creates the client)",fieldPath=".responseTypes",reason=FieldValueRequired
+// +kubebuilder:validation:XValidation:rule="has(self.clientID) || has(self.scopes)",message="scopes is required when clientID is not set (the operator creates the client)",fieldPath=".scopes",reason=FieldValueRequired
+// +kubebuilder:validation:XValidation:rule="has(self.clientID) || has(self.tokenEndpointAuthMethod)",message="tokenEndpointAuthMethod is required when clientID is not set (the operator creates the client)",fieldPath=".tokenEndpointAuthMethod",reason=FieldValueRequired
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.clientID) || (has(self.clientID) && self.clientID == oldSelf.clientID)",message="clientID cannot be changed or removed once set; create a new OAuthClient to bind another client",fieldPath=".clientID",reason=FieldValueForbidden
+// +kubebuilder:validation:XValidation:rule="!has(self.managementPolicy) || self.managementPolicy != 'Observe' || has(self.clientID)",message="managementPolicy Observe requires clientID: the operator only reads an existing client",fieldPath=".managementPolicy",reason=FieldValueInvalid
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.tokenEndpointAuthMethod) || !has(self.tokenEndpointAuthMethod) || (oldSelf.tokenEndpointAuthMethod == 'none') == (self.tokenEndpointAuthMethod == 'none')",message="tokenEndpointAuthMethod cannot switch between none and a secret method (Cloudflare refuses it); create a new OAuthClient instead",fieldPath=".tokenEndpointAuthMethod",reason=FieldValueForbidden
+// +kubebuilder:validation:XValidation:rule="!has(self.secretRotation) || !has(self.tokenEndpointAuthMethod) || self.tokenEndpointAuthMethod != 'none'",message="secretRotation is not available with tokenEndpointAuthMethod none: public PKCE clients have no secret",fieldPath=".secretRotation",reason=FieldValueForbidden
+// +kubebuilder:validation:XValidation:rule="!has(self.optionalScopes) || (has(self.scopes) && self.optionalScopes.all(s, s in self.scopes))",message="every optionalScopes entry must also be listed in scopes",fieldPath=".optionalScopes",reason=FieldValueInvalid
+// +kubebuilder:validation:XValidation:rule="!has(self.managementPolicy) || self.managementPolicy != 'Observe' || !has(self.deletionPolicy) || self.deletionPolicy != 'Delete'",message="deletionPolicy Delete needs managementPolicy Manage: the operator never writes to an observed client, so it never deletes one",fieldPath=".deletionPolicy",reason=FieldValueForbidden
 type OAuthClientSpec struct {
 	// accountID is the 32-character hexadecimal ID of the Cloudflare account that owns the
 	// client. It cannot be changed: a client cannot move between accounts.
@@ -113,7 +128,7 @@ type OAuthClientSpec struct {
 	// `email` and `apiKey` (a legacy global API key). When absent, the operator-wide
 	// default credentials apply.
 	// +optional
-	CredentialsRef *LocalSecretReference `json:"credentialsRef,omitempty"`
+	CredentialsRef *CredentialsSecretReference `json:"credentialsRef,omitempty"`
 
 	// clientID adopts an existing Cloudflare OAuth client instead of creating one. It may
 	// be added to an object that had none, but once set it cannot change. Cloudflare
@@ -267,16 +282,19 @@ type OAuthClientSpec struct {
 
 	// secretRef names the Secret, in this namespace, that the operator writes the client
 	// credentials into (keys client_id, client_secret, account_id, issuer). Defaults to
-	// "<metadata.name>-oauth-client" when absent. The operator owns that Secret.
+	// "<metadata.name>-oauth-client" when absent. The operator owns that Secret. Renaming
+	// it moves the credentials to the new Secret without a rotation (the secret in use
+	// stays valid) and then deletes the old Secret.
 	// +optional
-	SecretRef *LocalSecretReference `json:"secretRef,omitempty"`
+	SecretRef *OutputSecretReference `json:"secretRef,omitempty"`
 
 	// deletionPolicy says what happens to the Cloudflare client when this object is
 	// deleted: Delete removes it (revoking every authorization granted to it), Orphan
-	// leaves it in Cloudflare. Switching to Orphan is also how to release an object whose
-	// credentials no longer allow the deletion.
+	// leaves it in Cloudflare. When absent it follows managementPolicy: Delete for
+	// Manage, Orphan for Observe (an observed client is never written to, so never
+	// deleted). Switching to Orphan is also how to release an object whose credentials
+	// no longer allow the deletion.
 	// +optional
-	// +kubebuilder:default=Delete
 	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
 
 	// managementPolicy is Manage (create, update and delete the client) or Observe (only
@@ -308,15 +326,19 @@ type SecretRotation struct {
 	// (status.secretRotation.lastRotatedAt). At least 1h, e.g. 2160h for 90 days.
 	// +optional
 	// +kubebuilder:validation:Type=string
-	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1h')",message="secretRotation.every must be at least 1h"
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|µs|ms|s|m|h))+$')",message="secretRotation.every must be a duration such as 2160h or 90m: a number and a unit of h, m, s, ms, us or ns (there is no d; 90 days is 2160h)"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^([0-9]+([.][0-9]+)?(ns|us|µs|ms|s|m|h))+$') || duration(self) >= duration('1h')",message="secretRotation.every must be at least 1h"
 	Every *metav1.Duration `json:"every,omitempty"`
 
 	// overlap is how long the previous secret stays valid after a rotation, between 0s
 	// and 720h. Defaults to 24h.
 	// +optional
 	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=64
 	// +kubebuilder:default="24h"
-	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s') && duration(self) <= duration('720h')",message="secretRotation.overlap must be between 0s and 720h"
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|µs|ms|s|m|h))+$')",message="secretRotation.overlap must be a duration such as 24h or 90m: a number and a unit of h, m, s, ms, us or ns (there is no d; 7 days is 168h)"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^([0-9]+([.][0-9]+)?(ns|us|µs|ms|s|m|h))+$') || (duration(self) >= duration('0s') && duration(self) <= duration('720h'))",message="secretRotation.overlap must be between 0s and 720h"
 	Overlap *metav1.Duration `json:"overlap,omitempty"`
 }
 
@@ -337,16 +359,18 @@ type SecretRotationStatus struct {
 }
 
 // ClientURIVerification is Cloudflare's DNS verification state of the client URI host.
+// The record to publish is in status.verificationRecord, not here: Cloudflare's
+// verification text is its content.
 type ClientURIVerification struct {
-	// status is Cloudflare's verification status: pending, in_progress, verified or failed.
+	// status is Cloudflare's verification status, in Cloudflare's spelling: pending,
+	// in_progress, verified or failed. The ClientURIVerified condition says the same in
+	// CamelCase (Pending, InProgress, Verified, Failed), which `kubectl get` shows.
 	// +optional
 	Status string `json:"status,omitempty"`
-	// text is the exact TXT record value to publish, prefix included.
-	// +optional
-	Text string `json:"text,omitempty"`
 }
 
-// DNSRecord is a DNS record the user must publish.
+// DNSRecord is the DNS record that verifies the client URI host: what to publish and,
+// once the operator publishes it, how that went.
 type DNSRecord struct {
 	// type is the record type, always TXT.
 	// +optional
@@ -354,7 +378,8 @@ type DNSRecord struct {
 	// name is the fully qualified record name: the host of spec.clientURI.
 	// +optional
 	Name string `json:"name,omitempty"`
-	// content is the record value, to publish exactly as shown.
+	// content is the record value, to publish exactly as shown: Cloudflare's
+	// verification text, prefix included.
 	// +optional
 	Content string `json:"content,omitempty"`
 }
@@ -376,7 +401,8 @@ type OAuthClientStatus struct {
 	// +optional
 	ClientURIVerification *ClientURIVerification `json:"clientURIVerification,omitempty"`
 	// verificationRecord is the DNS TXT record to publish so Cloudflare can verify the
-	// client URI host.
+	// client URI host. Absent when the client has no client URI. Whatever the operator
+	// learns about publishing it goes here too.
 	// +optional
 	VerificationRecord *DNSRecord `json:"verificationRecord,omitempty"`
 	// hasRotatedSecret is true while Cloudflare keeps a previous secret after a rotation.
@@ -428,7 +454,7 @@ type OAuthClientStatus struct {
 // +kubebuilder:resource:shortName=cfoauth,categories=cloudflare
 // +kubebuilder:printcolumn:name="Client ID",type=string,JSONPath=`.status.clientID`
 // +kubebuilder:printcolumn:name="Visibility",type=string,JSONPath=`.status.visibility`
-// +kubebuilder:printcolumn:name="Verification",type=string,JSONPath=`.status.clientURIVerification.status`
+// +kubebuilder:printcolumn:name="Verification",type=string,JSONPath=`.status.conditions[?(@.type=="ClientURIVerified")].reason`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`

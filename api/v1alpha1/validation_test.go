@@ -117,7 +117,7 @@ var _ = Describe("OAuthClient admission", func() {
 		Expect(got.Spec.AllowedCORSOrigins).NotTo(BeNil(), "an empty list is managed and must survive the round trip")
 		Expect(*got.Spec.AllowedCORSOrigins).To(BeEmpty())
 		Expect(got.Spec.PostLogoutRedirectURIs).To(BeNil(), "an absent list is unmanaged")
-		Expect(got.Spec.DeletionPolicy).To(Equal(v1alpha1.DeletionPolicyDelete))
+		Expect(got.Spec.DeletionPolicy).To(BeEmpty(), "deletionPolicy is not defaulted: it follows managementPolicy")
 		Expect(got.Spec.ManagementPolicy).To(Equal(v1alpha1.ManagementPolicyManage))
 	})
 
@@ -149,12 +149,12 @@ var _ = Describe("OAuthClient admission", func() {
 		Entry("uppercase accountID", set("accountID", strings.ToUpper(account)), "spec.accountID: Invalid value"),
 		Entry("short accountID", set("accountID", "023e105f"), "spec.accountID: Invalid value"),
 		Entry("accountID with non-hex", set("accountID", "023e105f4ecef8ad9ca31a8372d0c35z"), "spec.accountID: Invalid value"),
-		Entry("create without clientName", drop("clientName"), "clientName is required when clientID is not set"),
-		Entry("create without redirectURIs", drop("redirectURIs"), "redirectURIs is required when clientID is not set"),
-		Entry("create without grantTypes", drop("grantTypes"), "grantTypes is required when clientID is not set"),
-		Entry("create without responseTypes", drop("responseTypes"), "responseTypes is required when clientID is not set"),
-		Entry("create without scopes", all(drop("scopes", "optionalScopes")), "scopes is required when clientID is not set"),
-		Entry("create without tokenEndpointAuthMethod", drop("tokenEndpointAuthMethod"), "tokenEndpointAuthMethod is required when clientID is not set"),
+		Entry("create without clientName", drop("clientName"), "spec.clientName: Required value: clientName is required when clientID is not set"),
+		Entry("create without redirectURIs", drop("redirectURIs"), "spec.redirectURIs: Required value: redirectURIs is required when clientID is not set"),
+		Entry("create without grantTypes", drop("grantTypes"), "spec.grantTypes: Required value: grantTypes is required when clientID is not set"),
+		Entry("create without responseTypes", drop("responseTypes"), "spec.responseTypes: Required value: responseTypes is required when clientID is not set"),
+		Entry("create without scopes", all(drop("scopes", "optionalScopes")), "spec.scopes: Required value: scopes is required when clientID is not set"),
+		Entry("create without tokenEndpointAuthMethod", drop("tokenEndpointAuthMethod"), "spec.tokenEndpointAuthMethod: Required value: tokenEndpointAuthMethod is required when clientID is not set"),
 		Entry("grantTypes without authorization_code", set("grantTypes", []any{"refresh_token"}), "grantTypes must contain authorization_code"),
 		Entry("unknown grant type", set("grantTypes", []any{"authorization_code", "client_credentials"}), `spec.grantTypes[1]: Unsupported value: "client_credentials"`),
 		Entry("duplicate grant type", set("grantTypes", []any{"authorization_code", "authorization_code"}), "spec.grantTypes[1]: Duplicate value"),
@@ -168,7 +168,7 @@ var _ = Describe("OAuthClient admission", func() {
 		Entry("empty scope string", set("scopes", []any{""}), "spec.scopes[0]"),
 		Entry("too many scopes", all(drop("optionalScopes"), set("scopes", strings64(129, func(i int) string { return fmt.Sprintf("scope%d.read", i) }))), "spec.scopes: Too many: 129: must have at most 128 items"),
 		Entry("overlong scope", set("scopes", []any{strings.Repeat("a", 129)}), "spec.scopes[0]: Too long"),
-		Entry("optionalScopes not a subset", set("optionalScopes", []any{"zone.read"}), "every optionalScopes entry must also be listed in scopes"),
+		Entry("optionalScopes not a subset", set("optionalScopes", []any{"zone.read"}), "spec.optionalScopes: Invalid value"),
 		Entry("optional openid", all(set("scopes", []any{"account.read", "openid"}), set("optionalScopes", []any{"openid"})), "optionalScopes may not contain openid, offline or offline_access"),
 		Entry("optional offline_access", all(set("scopes", []any{"account.read", "offline_access"}), set("optionalScopes", []any{"offline_access"})), "optionalScopes may not contain openid, offline or offline_access"),
 		Entry("http redirect URI", set("redirectURIs", []any{"http://app.example.com/cb"}), "redirectURIs must be absolute https URLs"),
@@ -197,17 +197,56 @@ var _ = Describe("OAuthClient admission", func() {
 		Entry("bad clientID characters", set("clientID", "abc/def"), "spec.clientID: Invalid value"),
 		Entry("unknown deletionPolicy", set("deletionPolicy", "Retain"), `spec.deletionPolicy: Unsupported value: "Retain"`),
 		Entry("unknown managementPolicy", set("managementPolicy", "ReadOnly"), `spec.managementPolicy: Unsupported value: "ReadOnly"`),
-		Entry("Observe without clientID", set("managementPolicy", "Observe"), "managementPolicy Observe requires clientID"),
+		Entry("Observe without clientID", set("managementPolicy", "Observe"), "spec.managementPolicy: Invalid value: managementPolicy Observe requires clientID"),
 		Entry("bad secretRef name", set("secretRef", map[string]any{"name": "Not_A_Name"}), "spec.secretRef.name: Invalid value"),
 		Entry("empty credentialsRef name", set("credentialsRef", map[string]any{"name": ""}), "spec.credentialsRef.name"),
 		Entry("rotation on a none client", all(set("tokenEndpointAuthMethod", "none"), set("secretRotation", map[string]any{"rotationID": "a"})),
-			"secretRotation is not available with tokenEndpointAuthMethod none"),
+			"spec.secretRotation: Forbidden: secretRotation is not available with tokenEndpointAuthMethod none"),
 		Entry("empty secretRotation", set("secretRotation", map[string]any{}), "secretRotation needs rotationID, every, or both"),
 		Entry("rotation every below 1h", set("secretRotation", map[string]any{"every": "30m"}), "secretRotation.every must be at least 1h"),
 		Entry("rotation overlap above 720h", set("secretRotation", map[string]any{"rotationID": "a", "overlap": "721h"}), "secretRotation.overlap must be between 0s and 720h"),
-		Entry("rotation overlap not a duration", set("secretRotation", map[string]any{"rotationID": "a", "overlap": "a day"}), "spec.secretRotation.overlap"),
+		Entry("rotation overlap not a duration", set("secretRotation", map[string]any{"rotationID": "a", "overlap": "a day"}),
+			"spec.secretRotation.overlap: Invalid value: \"a day\": secretRotation.overlap must be a duration such as 24h"),
+		Entry("rotation every in days", set("secretRotation", map[string]any{"every": "90d"}),
+			"spec.secretRotation.every: Invalid value: \"90d\": secretRotation.every must be a duration such as 2160h or 90m: a number and a unit of h, m, s, ms, us or ns (there is no d; 90 days is 2160h)"),
+		Entry("Observe with deletionPolicy Delete", all(set("clientID", "a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4"), set("managementPolicy", "Observe"), set("deletionPolicy", "Delete")),
+			"spec.deletionPolicy: Forbidden: deletionPolicy Delete needs managementPolicy Manage"),
 		Entry("overlong rotationID", set("secretRotation", map[string]any{"rotationID": strings.Repeat("r", 64)}), "spec.secretRotation.rotationID: Too long"),
 	)
+
+	It("gives each broken rule its own line, at its field, with no CEL type-conversion error", func() {
+		spec := validSpec()
+		for _, f := range []string{"clientName", "redirectURIs", "grantTypes", "responseTypes", "scopes", "optionalScopes", "tokenEndpointAuthMethod"} {
+			delete(spec, f)
+		}
+		spec["secretRotation"] = map[string]any{"every": "90d", "overlap": "1 day"}
+		err := k8sClient.Create(ctx(), object(ns, "many", spec))
+		Expect(err).To(HaveOccurred())
+		for _, f := range []string{"clientName", "redirectURIs", "grantTypes", "responseTypes", "scopes", "tokenEndpointAuthMethod"} {
+			Expect(err.Error()).To(ContainSubstring("spec." + f + ": Required value"))
+		}
+		Expect(err.Error()).To(ContainSubstring("spec.secretRotation.every: Invalid value"))
+		Expect(err.Error()).To(ContainSubstring("spec.secretRotation.overlap: Invalid value"))
+		Expect(err.Error()).NotTo(ContainSubstring("spec: Invalid value"))
+		Expect(err.Error()).NotTo(ContainSubstring("no such overload"))
+		Expect(err.Error()).NotTo(ContainSubstring("evaluation error"))
+		Expect(err.Error()).NotTo(ContainSubstring("must be at least 1h"), "the range rule must not judge a value that is not a duration")
+	})
+
+	It("leaves deletionPolicy absent, to follow managementPolicy", func() {
+		spec := validSpec()
+		Expect(k8sClient.Create(ctx(), object(ns, "managed", spec))).To(Succeed())
+		observed := map[string]any{"accountID": account, "clientID": "a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4", "managementPolicy": "Observe"}
+		Expect(k8sClient.Create(ctx(), object(ns, "observed", observed))).To(Succeed())
+		for name, want := range map[string]v1alpha1.DeletionPolicy{"managed": v1alpha1.DeletionPolicyDelete, "observed": v1alpha1.DeletionPolicyOrphan} {
+			o := &v1alpha1.OAuthClient{}
+			Expect(k8sClient.Get(ctx(), key(ns, name), o)).To(Succeed())
+			Expect(o.Spec.DeletionPolicy).To(BeEmpty(), "the apiserver defaulted deletionPolicy of %s", name)
+			Expect(o.EffectiveDeletionPolicy()).To(Equal(want), name)
+		}
+		observed["deletionPolicy"] = "Orphan"
+		Expect(k8sClient.Create(ctx(), object(ns, "observed-orphan", observed))).To(Succeed())
+	})
 
 	Describe("transition rules", func() {
 		update := func(name string, m mutation) error {

@@ -22,7 +22,7 @@ func confidential(ns, name, account string) *v1alpha1.OAuthClient {
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
 		Spec: v1alpha1.OAuthClientSpec{
 			AccountID:               account,
-			CredentialsRef:          &v1alpha1.LocalSecretReference{Name: "cf"},
+			CredentialsRef:          &v1alpha1.CredentialsSecretReference{Name: "cf"},
 			ClientName:              ptr("App " + name),
 			ClientURI:               ptr("https://" + name + ".example.com"),
 			RedirectURIs:            &[]string{"https://" + name + ".example.com/cb"},
@@ -73,7 +73,7 @@ func observeDrifting(t *testing.T, ns, name, account string) {
 	create(t, &v1alpha1.OAuthClient{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
 		Spec: v1alpha1.OAuthClientSpec{AccountID: account, ClientID: &seeded.ClientID, ManagementPolicy: v1alpha1.ManagementPolicyObserve,
-			CredentialsRef: &v1alpha1.LocalSecretReference{Name: "cf"}, ClientName: ptr("Renamed")},
+			CredentialsRef: &v1alpha1.CredentialsSecretReference{Name: "cf"}, ClientName: ptr("Renamed")},
 	})
 	eventually(t, 20*time.Second, name+" drift reported", func() bool {
 		return readyReason(t, ns, name) == "True/"+v1alpha1.ReasonDriftDetected

@@ -74,7 +74,7 @@ func (d *document) spec(o *importOptions, credsRef string) v1alpha1.OAuthClientS
 		s.ManagementPolicy, s.DeletionPolicy = v1alpha1.ManagementPolicyManage, v1alpha1.DeletionPolicyDelete
 	}
 	if credsRef != "" {
-		s.CredentialsRef = &v1alpha1.LocalSecretReference{Name: credsRef}
+		s.CredentialsRef = &v1alpha1.CredentialsSecretReference{Name: credsRef}
 	}
 	s.ClientName = d.str("clientName", c.ClientName, func(v string) string {
 		return refusedIf(utf8.RuneCountInString(v) > 255, "longer than 255 characters")

@@ -480,7 +480,7 @@ func (f *fleetImport) checkSpecs(t *testing.T) {
 	}
 	want := v1alpha1.OAuthClientSpec{
 		AccountID:               f.account,
-		CredentialsRef:          &v1alpha1.LocalSecretReference{Name: "cf"},
+		CredentialsRef:          &v1alpha1.CredentialsSecretReference{Name: "cf"},
 		ClientID:                ptr(f.id["Full Client"]),
 		ClientName:              ptr("Full Client"),
 		ClientURI:               ptr("https://full.example.com"),

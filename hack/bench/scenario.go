@@ -275,7 +275,7 @@ func objectFor(i int, account, namespace string) *v1alpha1.OAuthClient {
 		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: fmt.Sprintf("client-%05d", i)},
 		Spec: v1alpha1.OAuthClientSpec{
 			AccountID:               account,
-			CredentialsRef:          &v1alpha1.LocalSecretReference{Name: credentialsSecret},
+			CredentialsRef:          &v1alpha1.CredentialsSecretReference{Name: credentialsSecret},
 			ClientName:              ptrTo(rc.ClientName),
 			RedirectURIs:            ptrTo(slices.Clone(rc.RedirectURIs)),
 			GrantTypes:              &grants,

@@ -17,13 +17,22 @@ import (
 // finalizer. Credentials Cloudflare refuses keep the finalizer, with a condition that
 // says how to release the object without deleting the client (deletionPolicy: Orphan).
 // A client another object holds is never deleted: the object is released alone.
+//
+// Safety net: deleting the OAuthClient CRD (an uninstall) makes the apiserver delete
+// every OAuthClient, and honouring deletionPolicy Delete then would revoke every client
+// of every team. So while the CRD is being deleted no client is deleted: each object is
+// released as with deletionPolicy Orphan, with a ClientNotDeleted Event (crdguard.go).
 func (r *OAuthClientReconciler) reconcileDelete(ctx context.Context, p *pass) (ctrl.Result, error) {
 	obj := p.obj
 	if !controllerutil.ContainsFinalizer(obj, v1alpha1.Finalizer) {
 		return ctrl.Result{}, nil
 	}
-	if !obj.OrphanOnDelete() && !obj.Observing() {
-		err := r.deleteRemote(ctx, p)
+	keep, err := r.keepsClient(ctx, obj)
+	if err != nil {
+		return r.outcome(ctx, p, err)
+	}
+	if !keep {
+		err = r.deleteRemote(ctx, p)
 		var f *failure
 		if errors.As(err, &f) && f.kind == kindCredentials {
 			// Without credentials the client cannot be deleted: say so loudly, and how
@@ -45,6 +54,22 @@ func (r *OAuthClientReconciler) reconcileDelete(ctx context.Context, p *pass) (c
 	}
 	r.forget(client.ObjectKeyFromObject(obj))
 	return ctrl.Result{}, nil
+}
+
+// keepsClient reports whether the object goes away without deleting its Cloudflare
+// client: deletionPolicy Orphan, managementPolicy Observe, or an uninstall. Only an
+// object about to delete its client pays for the read of the CRD, once per deletion
+// pass; live objects never read it.
+func (r *OAuthClientReconciler) keepsClient(ctx context.Context, obj *v1alpha1.OAuthClient) (bool, error) {
+	if obj.OrphanOnDelete() || obj.Observing() {
+		return true, nil
+	}
+	uninstalling, err := r.crdBeingDeleted(ctx)
+	if err != nil || !uninstalling {
+		return false, err
+	}
+	r.releaseForUninstall(ctx, obj)
+	return true, nil
 }
 
 // deleteRemote deletes the bound client, if this object holds it; a client that is

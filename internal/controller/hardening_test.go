@@ -30,7 +30,7 @@ var _ = Describe("Hardening", func() {
 			Spec: v1alpha1.OAuthClientSpec{
 				AccountID:      account,
 				ClientID:       &id,
-				CredentialsRef: &v1alpha1.LocalSecretReference{Name: "cf"},
+				CredentialsRef: &v1alpha1.CredentialsSecretReference{Name: "cf"},
 				RedirectURIs:   &[]string{"https://attacker.example.net/cb"},
 				SecretRotation: &v1alpha1.SecretRotation{RotationID: "steal"},
 			},
@@ -253,7 +253,7 @@ var _ = Describe("Hardening", func() {
 				StringData: map[string]string{v1alpha1.CredentialsKeyAPIToken: readOnlyToken},
 			})).To(Succeed())
 			o := confidential(ns, "ro", account)
-			o.Spec.CredentialsRef = &v1alpha1.LocalSecretReference{Name: "ro"}
+			o.Spec.CredentialsRef = &v1alpha1.CredentialsSecretReference{Name: "ro"}
 			Expect(k8sClient.Create(ctx(), o)).To(Succeed())
 			Eventually(readyReason(ns, "ro"), 10*time.Second).Should(Equal("False/" + v1alpha1.ReasonForbidden))
 			Eventually(func() status.Status { return kstatusOf(ns, "ro") }).Should(Equal(status.FailedStatus))

@@ -131,6 +131,8 @@ type pass struct {
 	rotationPending string
 	// prevVerification is the verification status before this pass.
 	prevVerification v1alpha1.ClientURIVerification
+	// prevRecord is the verification record's content before this pass.
+	prevRecord string
 	// secretUnknown means the Secret carries no client_secret and we cannot get one
 	// without a rotation the user has not asked for (an adopted client).
 	secretUnknown bool
@@ -157,6 +159,7 @@ func (r *OAuthClientReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	if v := obj.Status.ClientURIVerification; v != nil {
 		p.prevVerification = *v
 	}
+	p.prevRecord = recordContent(obj)
 
 	var res ctrl.Result
 	var err error

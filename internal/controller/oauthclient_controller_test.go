@@ -106,9 +106,10 @@ var _ = Describe("OAuthClient controller", func() {
 		By("status carries the verification state and the exact TXT record")
 		Expect(got.Status.ClientURIVerification).NotTo(BeNil())
 		Expect(got.Status.ClientURIVerification.Status).To(Equal("in_progress"))
-		Expect(got.Status.ClientURIVerification.Text).To(HavePrefix("cloudflare_oauth_client_publisher="))
+		remote, _ := emu.GetClient(account, got.Status.ClientID)
+		Expect(remote.ClientURIVerification.Text).To(HavePrefix("cloudflare_oauth_client_publisher="))
 		Expect(got.Status.VerificationRecord).To(Equal(&v1alpha1.DNSRecord{
-			Type: "TXT", Name: "web.example.com", Content: got.Status.ClientURIVerification.Text,
+			Type: "TXT", Name: "web.example.com", Content: remote.ClientURIVerification.Text,
 		}))
 		verified := condition(got, v1alpha1.ConditionClientURIVerified)
 		Expect(verified.Status).To(Equal(metav1.ConditionUnknown))
@@ -147,7 +148,7 @@ var _ = Describe("OAuthClient controller", func() {
 		obj := &v1alpha1.OAuthClient{
 			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "adopted"},
 			Spec: v1alpha1.OAuthClientSpec{
-				AccountID: account, CredentialsRef: &v1alpha1.LocalSecretReference{Name: "cf"},
+				AccountID: account, CredentialsRef: &v1alpha1.CredentialsSecretReference{Name: "cf"},
 				ClientID:     ptr(existing.ClientID),
 				RedirectURIs: &[]string{"https://new.example.com/cb"},
 				Scopes:       &[]string{"account.read", "offline_access"}, // protocol scope: never drift
@@ -326,7 +327,7 @@ var _ = Describe("OAuthClient controller", func() {
 			TokenEndpointAuthMethod: cfapi.AuthMethodNone})
 		Expect(k8sClient.Create(ctx(), &v1alpha1.OAuthClient{
 			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "adopted-gone"},
-			Spec: v1alpha1.OAuthClientSpec{AccountID: account, CredentialsRef: &v1alpha1.LocalSecretReference{Name: "cf"},
+			Spec: v1alpha1.OAuthClientSpec{AccountID: account, CredentialsRef: &v1alpha1.CredentialsSecretReference{Name: "cf"},
 				ClientID: ptr(existing.ClientID)},
 		})).To(Succeed())
 		waitReady(ns, "adopted-gone")
@@ -437,7 +438,7 @@ var _ = Describe("OAuthClient controller", func() {
 			TokenEndpointAuthMethod: cfapi.AuthMethodClientSecretBasic})
 		Expect(k8sClient.Create(ctx(), &v1alpha1.OAuthClient{
 			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "watcher"},
-			Spec: v1alpha1.OAuthClientSpec{AccountID: account, CredentialsRef: &v1alpha1.LocalSecretReference{Name: "cf"},
+			Spec: v1alpha1.OAuthClientSpec{AccountID: account, CredentialsRef: &v1alpha1.CredentialsSecretReference{Name: "cf"},
 				ClientID: ptr(existing.ClientID), ClientName: ptr("Something else"),
 				ManagementPolicy: v1alpha1.ManagementPolicyObserve},
 		})).To(Succeed())

@@ -9,6 +9,8 @@ package controller
 // --watch-namespaces when set; "list"/"watch" serve that informer. Secret data is read
 // with "get", only for the Secrets objects reference.
 // There is no "delete": client Secrets are garbage-collected through owner references.
+// The OAuthClient CRD is read (get, by name only) before a remote client is deleted: while
+// it is being deleted, an uninstall, no client is deleted (crdguard.go).
 
 // +kubebuilder:rbac:groups=cloudflare.oauth-operator.dev,resources=oauthclients,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=cloudflare.oauth-operator.dev,resources=oauthclients/status,verbs=get;update;patch
@@ -16,3 +18,4 @@ package controller
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update;patch
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=apiextensions.k8s.io,resources=customresourcedefinitions,resourceNames=oauthclients.cloudflare.oauth-operator.dev,verbs=get

@@ -122,7 +122,7 @@ func unitObject(name string) *v1alpha1.OAuthClient {
 		ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: name, Generation: 1},
 		Spec: v1alpha1.OAuthClientSpec{
 			AccountID:               unitAccount,
-			CredentialsRef:          &v1alpha1.LocalSecretReference{Name: "cf"},
+			CredentialsRef:          &v1alpha1.CredentialsSecretReference{Name: "cf"},
 			ClientName:              ptr("Unit"),
 			RedirectURIs:            &[]string{"https://unit.example.com/cb"},
 			GrantTypes:              &[]v1alpha1.GrantType{v1alpha1.GrantTypeAuthorizationCode},
@@ -403,7 +403,7 @@ func (f *fixture) drainEvents() []string {
 
 func TestStalledEmitsOneWarningPerStall(t *testing.T) {
 	obj := unitObject("stuck")
-	obj.Spec.CredentialsRef = &v1alpha1.LocalSecretReference{Name: "missing"}
+	obj.Spec.CredentialsRef = &v1alpha1.CredentialsSecretReference{Name: "missing"}
 	f := newFixture(t, obj)
 	for range 3 {
 		if _, err := f.reconcile(t, "stuck"); err != nil {

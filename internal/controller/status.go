@@ -89,12 +89,12 @@ func setPromotedCondition(obj *v1alpha1.OAuthClient, p *pass) {
 func (r *OAuthClientReconciler) recordVerificationEvents(p *pass) {
 	obj, prev := p.obj, p.prevVerification
 	cur := obj.Status.ClientURIVerification
-	if cur == nil || (cur.Status == prev.Status && cur.Text == prev.Text) {
+	if cur == nil || (cur.Status == prev.Status && recordContent(obj) == p.prevRecord) {
 		return
 	}
 	switch cur.Status {
 	case cfapi.VerificationPending, cfapi.VerificationInProgress:
-		if rec := obj.Status.VerificationRecord; rec != nil && (rec.Content != prev.Text || (prev.Status != cfapi.VerificationPending && prev.Status != cfapi.VerificationInProgress)) {
+		if rec := obj.Status.VerificationRecord; rec != nil && (rec.Content != p.prevRecord || (prev.Status != cfapi.VerificationPending && prev.Status != cfapi.VerificationInProgress)) {
 			r.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, v1alpha1.EventVerificationRecordRequired, "Verify",
 				"publish DNS record: name=%s type=%s content=%s", rec.Name, rec.Type, rec.Content)
 		}
@@ -103,6 +103,14 @@ func (r *OAuthClientReconciler) recordVerificationEvents(p *pass) {
 	case cfapi.VerificationFailed:
 		r.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, v1alpha1.EventVerificationFailed, "Verify", "%s", verificationFailedMessage(obj))
 	}
+}
+
+// recordContent is the content of the verification record in status, or "".
+func recordContent(obj *v1alpha1.OAuthClient) string {
+	if rec := obj.Status.VerificationRecord; rec != nil {
+		return rec.Content
+	}
+	return ""
 }
 
 // setRemoteStatus copies the remote facts users need into status.
@@ -114,7 +122,7 @@ func setRemoteStatus(obj *v1alpha1.OAuthClient, c *cfapi.OAuthClient) {
 	st.CreatedAt, st.UpdatedAt, st.PromotedAt = metaTime(c.CreatedAt), metaTime(c.UpdatedAt), metaTime(c.PromotedAt)
 	st.ClientURIVerification, st.VerificationRecord = nil, nil
 	if v := c.ClientURIVerification; v != nil && (v.Status != "" || v.Text != "") {
-		st.ClientURIVerification = &v1alpha1.ClientURIVerification{Status: v.Status, Text: v.Text}
+		st.ClientURIVerification = &v1alpha1.ClientURIVerification{Status: v.Status}
 		if u, err := url.Parse(c.ClientURI); err == nil && u.Hostname() != "" && v.Text != "" {
 			st.VerificationRecord = &v1alpha1.DNSRecord{Type: "TXT", Name: u.Hostname(), Content: v.Text}
 		}

@@ -254,7 +254,7 @@ func confidential(ns, name, account string) *v1alpha1.OAuthClient {
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
 		Spec: v1alpha1.OAuthClientSpec{
 			AccountID:               account,
-			CredentialsRef:          &v1alpha1.LocalSecretReference{Name: "cf"},
+			CredentialsRef:          &v1alpha1.CredentialsSecretReference{Name: "cf"},
 			ClientName:              ptr("App " + name),
 			ClientURI:               ptr("https://" + name + ".example.com"),
 			RedirectURIs:            &[]string{"https://" + name + ".example.com/cb"},

@@ -113,7 +113,7 @@ func (f *fixture) object(name string, policy v1alpha1.DeletionPolicy, overlap ti
 		},
 	}
 	if f.credentials != "" {
-		obj.Spec.CredentialsRef = &v1alpha1.LocalSecretReference{Name: f.credentials}
+		obj.Spec.CredentialsRef = &v1alpha1.CredentialsSecretReference{Name: f.credentials}
 	}
 	return obj
 }

@@ -75,6 +75,11 @@ func TestInstallAdmitted(t *testing.T) {
 		{name: "helm", namespace: releaseNamespace, objs: helmTemplate(t, map[string]any{
 			"serviceMonitor": map[string]any{"enabled": true},
 			"networkPolicy":  map[string]any{"enabled": true},
+			// The pass-through values reach the API server as valid objects.
+			"strategy":          map[string]any{"type": "RollingUpdate", "rollingUpdate": map[string]any{"maxUnavailable": 0}},
+			"extraEnv":          []any{map[string]any{"name": "HTTPS_PROXY", "value": "http://proxy.example.com:3128"}},
+			"extraVolumes":      []any{map[string]any{"name": "ca", "configMap": map[string]any{"name": "corporate-ca"}}},
+			"extraVolumeMounts": []any{map[string]any{"name": "ca", "mountPath": "/etc/ssl/corporate", "readOnly": true}},
 		})},
 		{name: "helm watchNamespaces", namespace: releaseNamespace, objs: helmTemplateAs(t, "sharded", map[string]any{
 			"watchNamespaces": []any{"team-a"},

@@ -71,9 +71,31 @@ func rotatedAt(sec *corev1.Secret) (time.Time, bool) {
 	return t, err == nil
 }
 
-// ensureSecret makes the client Secret hold the bound client's credentials. A secret
-// lost from a client whose secret the operator owns is recovered by rotation.
+// ensureSecret makes the client Secret hold the bound client's credentials: after a
+// rename of spec.secretRef.name it first carries them over from the old Secret, and
+// deletes that one last. A secret lost from a client whose secret the operator owns is
+// recovered by rotation.
 func (r *OAuthClientReconciler) ensureSecret(ctx context.Context, p *pass) error {
+	renamed, err := r.renamedSecret(ctx, p)
+	if err != nil {
+		return err
+	}
+	if renamed != nil {
+		if err := r.carrySecretOver(ctx, p, renamed); err != nil {
+			return err
+		}
+	}
+	if err := r.ensureSecretHolds(ctx, p); err != nil {
+		return err
+	}
+	if renamed != nil {
+		return r.deleteRenamedSecret(ctx, p, renamed)
+	}
+	return nil
+}
+
+// ensureSecretHolds makes the Secret of the current name hold the credentials.
+func (r *OAuthClientReconciler) ensureSecretHolds(ctx context.Context, p *pass) error {
 	sec, err := r.clientSecret(ctx, p)
 	if err != nil {
 		return err
@@ -281,7 +303,7 @@ func (r *OAuthClientReconciler) writeSecret(ctx context.Context, p *pass, ch sec
 	}
 	newSecret := data[v1alpha1.SecretKeyClientSecret] != nil &&
 		(existing == nil || string(existing.Data[v1alpha1.SecretKeyClientSecret]) != string(data[v1alpha1.SecretKeyClientSecret]))
-	if newSecret {
+	if _, carried := ch.annotations[v1alpha1.AnnotationRotatedAt]; newSecret && !carried {
 		sec.Annotations[v1alpha1.AnnotationRotatedAt] = r.now().UTC().Format(time.RFC3339)
 	}
 	if len(sec.Annotations) == 0 {

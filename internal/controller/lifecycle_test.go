@@ -6,7 +6,10 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/cloudflare-oauth-operator/cloudflare-oauth-operator/api/v1alpha1"
 	"github.com/cloudflare-oauth-operator/cloudflare-oauth-operator/internal/cfapi"
@@ -97,6 +100,47 @@ var _ = Describe("Client lifecycle", func() {
 			Expect(emu.Clients(account)).To(HaveLen(1))
 			no409(account)
 			waitReady(ns, "rotcrash")
+		})
+	})
+
+	Describe("renaming the output Secret", func() {
+		It("moves the working secret to the new Secret without a rotation, then deletes the old Secret", func() {
+			Expect(k8sClient.Create(ctx(), confidential(ns, "mv", account))).To(Succeed())
+			id := waitReady(ns, "mv").Status.ClientID
+			old := secretOf(ns, "mv-oauth-client")
+			secret := string(old.Data[v1alpha1.SecretKeyClientSecret])
+			Expect(secret).NotTo(BeEmpty())
+			before := len(writes(account))
+
+			update(ns, "mv", func(o *v1alpha1.OAuthClient) { o.Spec.SecretRef = &v1alpha1.OutputSecretReference{Name: "mv-renamed"} })
+			Eventually(func() string { return get(ns, "mv").Status.SecretName }, 10*time.Second).Should(Equal("mv-renamed"))
+			Eventually(func() bool {
+				return apierrors.IsNotFound(k8sClient.Get(ctx(), client.ObjectKey{Namespace: ns, Name: "mv-oauth-client"}, &corev1.Secret{}))
+			}, 10*time.Second).Should(BeTrue(), "the old Secret is deleted")
+			moved := secretOf(ns, "mv-renamed")
+			Expect(string(moved.Data[v1alpha1.SecretKeyClientSecret])).To(Equal(secret), "the new Secret holds the secret in use")
+			Expect(string(moved.Data[v1alpha1.SecretKeyClientID])).To(Equal(id))
+			Expect(moved.Annotations[v1alpha1.AnnotationRotatedAt]).To(Equal(old.Annotations[v1alpha1.AnnotationRotatedAt]), "the secret was moved, not issued")
+			Expect(emu.CheckSecret(account, id, secret).Current).To(BeTrue(), "the secret in use still works")
+			Expect(writes(account)[before:]).To(BeEmpty(), "a rename makes no Cloudflare write: no rotation")
+			Expect(waitReady(ns, "mv").Status.SecretName).To(Equal("mv-renamed"))
+			Eventually(func() []string { return eventReasons(ns, "mv") }).Should(ContainElement(v1alpha1.EventSecretMoved))
+			Expect(eventReasons(ns, "mv")).NotTo(ContainElement(v1alpha1.EventSecretRecovered))
+		})
+
+		It("keeps the old Secret when the new name belongs to someone else", func() {
+			Expect(k8sClient.Create(ctx(), confidential(ns, "taken", account))).To(Succeed())
+			waitReady(ns, "taken")
+			secret := string(secretOf(ns, "taken-oauth-client").Data[v1alpha1.SecretKeyClientSecret])
+			Expect(k8sClient.Create(ctx(), &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "someone-elses"},
+				StringData: map[string]string{"client_secret": "not ours"}})).To(Succeed())
+			before := len(writes(account))
+
+			update(ns, "taken", func(o *v1alpha1.OAuthClient) { o.Spec.SecretRef = &v1alpha1.OutputSecretReference{Name: "someone-elses"} })
+			Eventually(readyReason(ns, "taken"), 10*time.Second).Should(Equal("False/" + v1alpha1.ReasonSecretConflict))
+			Expect(string(secretOf(ns, "taken-oauth-client").Data[v1alpha1.SecretKeyClientSecret])).To(Equal(secret), "the old Secret is kept")
+			Expect(string(secretOf(ns, "someone-elses").Data["client_secret"])).To(Equal("not ours"))
+			Expect(writes(account)[before:]).To(BeEmpty())
 		})
 	})
 

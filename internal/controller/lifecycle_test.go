@@ -136,7 +136,9 @@ var _ = Describe("Client lifecycle", func() {
 				StringData: map[string]string{"client_secret": "not ours"}})).To(Succeed())
 			before := len(writes(account))
 
-			update(ns, "taken", func(o *v1alpha1.OAuthClient) { o.Spec.SecretRef = &v1alpha1.OutputSecretReference{Name: "someone-elses"} })
+			update(ns, "taken", func(o *v1alpha1.OAuthClient) {
+				o.Spec.SecretRef = &v1alpha1.OutputSecretReference{Name: "someone-elses"}
+			})
 			Eventually(readyReason(ns, "taken"), 10*time.Second).Should(Equal("False/" + v1alpha1.ReasonSecretConflict))
 			Expect(string(secretOf(ns, "taken-oauth-client").Data[v1alpha1.SecretKeyClientSecret])).To(Equal(secret), "the old Secret is kept")
 			Expect(string(secretOf(ns, "someone-elses").Data["client_secret"])).To(Equal("not ours"))

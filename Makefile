@@ -30,6 +30,7 @@ CHART_CRDS = charts/cloudflare-oauth-operator/files/crds
 .PHONY: manifests
 manifests: ## Generate the CRDs and RBAC from the Go markers; copy every CRD into the Helm chart.
 	$(CONTROLLER_GEN) rbac:roleName=manager-role crd paths="./..." output:crd:artifacts:config=config/crd/bases
+	go run ./hack/crdreflow config/crd/bases/*.yaml
 	rm -rf $(CHART_CRDS) && mkdir -p $(CHART_CRDS) && cp config/crd/bases/*.yaml $(CHART_CRDS)/
 
 .PHONY: generate

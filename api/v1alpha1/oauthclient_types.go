@@ -442,9 +442,6 @@ type OAuthClientStatus struct {
 // OAuthClient is a Cloudflare OAuth client, created or adopted and kept in sync by the
 // cloudflare-oauth-operator. Its credentials are written to a Secret.
 //
-// The CRD carries the keep annotations of Helm, Argo CD and Flux: deleting the CRD
-// deletes every OAuthClient, so no install tool may remove it on its own.
-//
 // +kubebuilder:object:root=true
 // +kubebuilder:storageversion
 // +kubebuilder:metadata:annotations="helm.sh/resource-policy=keep"

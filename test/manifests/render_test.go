@@ -3,7 +3,9 @@
 // in `helm template`) and checks the properties the deployment promises: two replicas
 // with leader election, the restricted Pod Security profile, probes, resources, secure
 // metrics and least-privilege RBAC. The rendered objects are also applied to a real API
-// server, with strict field validation and Pod Security admission.
+// server, with strict field validation and Pod Security admission, and the chart is
+// installed, upgraded and uninstalled there with the Helm SDK's actions, to show that
+// CRD upgrades reach the cluster and that the CRDs outlive an uninstall.
 package manifests_test
 
 import (

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 
@@ -99,5 +100,70 @@ func TestUndeployKeepsCRDs(t *testing.T) {
 		if o.GetKind() != crdKind {
 			t.Errorf("config/crd holds %s %s: make uninstall would delete it with the CRDs", o.GetKind(), o.GetName())
 		}
+	}
+}
+
+// TestDocumentedOverlay builds the kustomize overlay of docs/install.md, with its
+// remote bases pointed at this checkout: the optional components land in the
+// operator's namespace, next to everything config/default installs.
+func TestDocumentedOverlay(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "docs", "install.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const remote = "https://github.com/cloudflare-oauth-operator/cloudflare-oauth-operator//config/"
+	overlay := ""
+	for block := range strings.SplitSeq(string(doc), "```yaml\n") {
+		block, _, _ = strings.Cut(block, "```")
+		if strings.Contains(block, remote+"default?ref=") && strings.Contains(block, "components:") {
+			overlay = block
+			break
+		}
+	}
+	if overlay == "" {
+		t.Fatal("docs/install.md has no overlay with config/default and components")
+	}
+	overlay = regexp.MustCompile(regexp.QuoteMeta(remote)+`([a-z-]+)\?ref=\S+`).ReplaceAllString(overlay, "../config/$1")
+
+	fsys := filesys.MakeFsInMemory()
+	err = filepath.WalkDir(configDir, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(configDir, path)
+		return fsys.WriteFile(filepath.Join("/config", rel), data)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fsys.WriteFile("/overlay/kustomization.yaml", []byte(overlay)); err != nil {
+		t.Fatal(err)
+	}
+	objs := kustomizeBuild(t, fsys, "/overlay")
+	for _, kind := range []string{"ServiceMonitor", "NetworkPolicy", "Deployment"} {
+		for _, o := range find(objs, kind) {
+			if o.GetNamespace() != installNamespace {
+				t.Errorf("%s %s is in namespace %q, want %s", kind, o.GetName(), o.GetNamespace(), installNamespace)
+			}
+		}
+		if len(find(objs, kind)) != 1 {
+			t.Errorf("the overlay renders %d %s, want 1", len(find(objs, kind)), kind)
+		}
+	}
+	base := kustomizeBuild(t, filesys.MakeFsOnDisk(), filepath.Join(configDir, "default"))
+	for _, o := range base {
+		if !slices.ContainsFunc(objs, func(u *unstructured.Unstructured) bool {
+			return u.GetKind() == o.GetKind() && u.GetName() == o.GetName() && u.GetNamespace() == o.GetNamespace()
+		}) {
+			t.Errorf("the overlay lost %s %s/%s of config/default", o.GetKind(), o.GetNamespace(), o.GetName())
+		}
+	}
+	dep := one[appsv1.Deployment](t, objs, "Deployment")
+	if got := dep.Spec.Template.Spec.Containers[0].Image; !strings.HasPrefix(got, "registry.example.com/cloudflare-oauth-operator:") {
+		t.Errorf("image %q: the overlay's images did not apply", got)
 	}
 }

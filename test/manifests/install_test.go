@@ -50,6 +50,9 @@ var managerRulesAllowed = map[string][]string{
 	"cloudflare.oauth-operator.dev/oauthclients/finalizers": {"update"},
 	"authentication.k8s.io/tokenreviews":                    {"create"},
 	"authorization.k8s.io/subjectaccessreviews":             {"create"},
+	// The OAuthClient CRD, by name, cluster-wide: while it is being deleted (an
+	// uninstall) no Cloudflare client is deleted.
+	"apiextensions.k8s.io/customresourcedefinitions": {"get"},
 }
 
 func TestInstallDeployment(t *testing.T) {

@@ -166,6 +166,11 @@ func TestWatchNamespacesRBACSuffices(t *testing.T) {
 		return l
 	}
 	byName := client.MatchingFields{"metadata.name": "cloudflare-credentials"}
+	crd := func() *metav1.PartialObjectMetadata {
+		m := &metav1.PartialObjectMetadata{}
+		m.SetGroupVersionKind(crdGVK)
+		return m
+	}
 	for _, tc := range []struct {
 		name    string
 		do      func() error
@@ -187,6 +192,8 @@ func TestWatchNamespacesRBACSuffices(t *testing.T) {
 		{"list every Secret of the release namespace", func() error { return sa.List(ctx, secrets(), client.InNamespace(rbacReleaseNamespace)) }, false},
 		{"list Secrets of an unwatched namespace", func() error { return sa.List(ctx, secrets(), client.InNamespace("team-d")) }, false},
 		{"list Secrets cluster-wide", func() error { return sa.List(ctx, secrets()) }, false},
+		{"read the OAuthClient CRD", func() error { return sa.Get(ctx, client.ObjectKey{Name: oauthCRD}, crd()) }, true},
+		{"read another CRD", func() error { return sa.Get(ctx, client.ObjectKey{Name: "widgets.example.com"}, crd()) }, false},
 	} {
 		err := tc.do()
 		if apierrors.IsNotFound(err) {

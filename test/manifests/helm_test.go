@@ -227,13 +227,18 @@ func TestHelmWatchNamespacesRBAC(t *testing.T) {
 	for _, ns := range []string{"team-a", "team-b"} {
 		checkAllowlist(t, ns, granted[ns])
 		for _, want := range full {
-			if slices.Contains(want.Resources, "tokenreviews") || slices.Contains(want.Resources, "subjectaccessreviews") {
-				continue // cluster-scoped by nature, stays in the ClusterRole
+			if slices.Contains(want.Resources, "tokenreviews") || slices.Contains(want.Resources, "subjectaccessreviews") ||
+				slices.Contains(want.Resources, "customresourcedefinitions") {
+				continue // cluster-scoped by nature, stays in a ClusterRole
 			}
 			if !slices.ContainsFunc(granted[ns], func(r rbacv1.PolicyRule) bool { return cmp.Equal(r, want) }) {
 				t.Errorf("namespace %s lacks the manager rule %+v", ns, want)
 			}
 		}
+	}
+	crdGet := rbacv1.PolicyRule{APIGroups: []string{"apiextensions.k8s.io"}, Resources: []string{"customresourcedefinitions"}, ResourceNames: []string{oauthCRD}, Verbs: []string{"get"}}
+	if !slices.ContainsFunc(granted[""], func(r rbacv1.PolicyRule) bool { return cmp.Equal(r, crdGet) }) {
+		t.Errorf("with watchNamespaces, the cluster-wide rules %+v lack %+v", granted[""], crdGet)
 	}
 	want := rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"secrets"}, ResourceNames: []string{"cloudflare-credentials"}, Verbs: []string{"get", "list", "watch"}}
 	if !slices.ContainsFunc(granted[releaseNamespace], func(r rbacv1.PolicyRule) bool { return cmp.Equal(r, want) }) {

@@ -104,3 +104,20 @@ list/watch metadata only to notice changes; never delete (owner references do th
   - patch
   - update
 {{- end -}}
+
+{{/*
+Cluster-wide, in every mode: CRDs are cluster-scoped, so no Role can grant them. The
+manager reads its own CRD, by name, to notice that it is being deleted (an uninstall
+that deletes every OAuthClient) and then deletes no Cloudflare client. Identical to the
+CustomResourceDefinition rule of config/rbac/role.yaml (a test keeps the two in sync).
+*/}}
+{{- define "cfoo.crdReaderRules" -}}
+- apiGroups:
+  - apiextensions.k8s.io
+  resourceNames:
+  - oauthclients.cloudflare.oauth-operator.dev
+  resources:
+  - customresourcedefinitions
+  verbs:
+  - get
+{{- end -}}

@@ -161,13 +161,14 @@ func newHelmRun(t *testing.T, name, namespace string) *helmRun {
 	return &helmRun{t: t, cfg: helmConfig(t, namespace), name: name, namespace: namespace}
 }
 
-// install is `helm install NAME CHART -n NS --create-namespace [--take-ownership]`.
-func (h *helmRun) install(ch *chartv2.Chart, takeOwnership bool) error {
+// install is `helm install NAME CHART -n NS --create-namespace [--take-ownership]
+// [--set ...]`.
+func (h *helmRun) install(ch *chartv2.Chart, takeOwnership bool, values map[string]any) error {
 	in := action.NewInstall(h.cfg)
 	in.ReleaseName, in.Namespace, in.CreateNamespace = h.name, h.namespace, true
 	in.WaitStrategy = kube.HookOnlyStrategy
 	in.TakeOwnership = takeOwnership
-	_, err := in.RunWithContext(h.t.Context(), ch, nil)
+	_, err := in.RunWithContext(h.t.Context(), ch, values)
 	return err
 }
 
@@ -212,11 +213,30 @@ func assertUpgraded(t *testing.T, c client.Client, sample *unstructured.Unstruct
 	}
 }
 
+// assertOneReleaseOwnsCRDs: a CRD belongs to one release, so a second release in the
+// cluster (a shard, a per-team install) is refused unless installed with
+// crds.enabled=false, as docs/install.md says.
+func assertOneReleaseOwnsCRDs(t *testing.T, c client.Client, namespace string) {
+	t.Helper()
+	second := newHelmRun(t, "second", namespace)
+	if err := second.install(loadChart(t), false, nil); err == nil {
+		t.Error("a second release installed the CRDs the first one owns")
+	}
+	if err := second.install(loadChart(t), false, map[string]any{"crds": map[string]any{"enabled": false}}); err != nil {
+		t.Fatalf("a second release with crds.enabled=false: %v", err)
+	}
+	second.uninstall(c)
+	if _, err := getCRD(t.Context(), c, oauthCRD); err != nil {
+		t.Fatalf("uninstalling the second release: CRD %s: %v", oauthCRD, err)
+	}
+}
+
 // TestHelmUpgradeCRDs installs the chart with the Helm SDK (what `helm install`,
 // `helm upgrade` and `helm uninstall` run) into a control plane without the CRD, then
 // upgrades it with a chart whose OAuthClient CRD has a new field and which adds a
 // second CRD: both reach the API server, and the new field is served. `helm uninstall`
-// then removes the operator but, with crds.keep, leaves both CRDs.
+// then removes the operator but, with crds.keep, leaves both CRDs. On the way, a second
+// release needs crds.enabled=false.
 func TestHelmUpgradeCRDs(t *testing.T) {
 	c := adminClient(t)
 	deleteCRD(t, c, oauthCRD) // testenv installed it; a fresh cluster has none
@@ -226,7 +246,7 @@ func TestHelmUpgradeCRDs(t *testing.T) {
 	})
 	h := newHelmRun(t, "upgrade", "helm-upgrade")
 
-	if err := h.install(loadChart(t), false); err != nil {
+	if err := h.install(loadChart(t), false, nil); err != nil {
 		t.Fatalf("helm install: %v", err)
 	}
 	crd, err := getCRD(t.Context(), c, oauthCRD)
@@ -243,6 +263,8 @@ func TestHelmUpgradeCRDs(t *testing.T) {
 	if probeFieldServed(t.Context(), c, sample) == nil {
 		t.Fatal("the control failed: the installed CRD already serves spec." + probeField)
 	}
+
+	assertOneReleaseOwnsCRDs(t, c, h.namespace)
 
 	if err := h.upgrade(upgradedChart(t), false); err != nil {
 		t.Fatalf("helm upgrade: %v", err)
@@ -271,10 +293,10 @@ func TestHelmTakeOverCRDs(t *testing.T) {
 	})
 	h := newHelmRun(t, "takeover", "helm-takeover")
 
-	if err := h.install(loadChart(t), false); err == nil {
+	if err := h.install(loadChart(t), false, nil); err == nil {
 		t.Fatal("helm install adopted a CRD it does not own without --take-ownership")
 	}
-	if err := h.install(loadChart(t), true); err != nil {
+	if err := h.install(loadChart(t), true, nil); err != nil {
 		t.Fatalf("helm install --take-ownership: %v", err)
 	}
 	crd, err := getCRD(t.Context(), c, oauthCRD)

@@ -38,10 +38,12 @@ func installs(t *testing.T) []install {
 }
 
 // managerRulesAllowed is the allowlist of what the manager's service account may do:
-// API group/resource -> verbs. Anything else bound to it fails the test. Secrets have no
-// delete: client Secrets are garbage-collected through owner references.
+// API group/resource -> verbs. Anything else bound to it fails the test. Secrets are
+// deleted only after a rename of spec.secretRef.name (the old one, owned by the object).
 var managerRulesAllowed = map[string][]string{
-	"/secrets":                   {"get", "list", "watch", "create", "update", "patch"},
+	"/secrets":                   {"get", "list", "watch", "create", "update", "patch", "delete"},
+	// spec.verification.publish ExternalDNS: the object's own DNSEndpoint.
+	"externaldns.k8s.io/dnsendpoints": {"get", "create", "update", "delete"},
 	"/events":                    {"create", "patch"},
 	"events.k8s.io/events":       {"create", "patch"},
 	"coordination.k8s.io/leases": {"get", "list", "watch", "create", "update", "patch", "delete"},

@@ -66,11 +66,21 @@ list/watch metadata only to notice changes; never delete (owner references do th
   - secrets
   verbs:
   - create
+  - delete
   - get
   - list
   - patch
   - update
   - watch
+- apiGroups:
+  - externaldns.k8s.io
+  resources:
+  - dnsendpoints
+  verbs:
+  - create
+  - delete
+  - get
+  - update
 - apiGroups:
   - ""
   - events.k8s.io

@@ -41,8 +41,12 @@ build_kube_apiserver() {
   rm -rf "${work}" && mkdir -p "${work}"
   echo ">> building kube-apiserver v${K8S_VERSION} from source (a few minutes on a cold cache)" >&2
   # Find the staging modules from the kubernetes go.mod itself, so the list never goes stale.
-  local gomod
-  gomod="$(cd "${work}" && go mod download -json "k8s.io/kubernetes@v${K8S_VERSION}" | sed -n 's/.*"GoMod": "\(.*\)",*/\1/p')"
+  local info gomod
+  if ! info="$(cd "${work}" && go mod download -json "k8s.io/kubernetes@v${K8S_VERSION}")"; then
+    echo "cannot download k8s.io/kubernetes@v${K8S_VERSION} (is that release served?): ${info}" >&2
+    exit 1
+  fi
+  gomod="$(sed -n 's/.*"GoMod": "\(.*\)",*/\1/p' <<<"${info}")"
   local staging
   staging="$(awk '/^require|^\t/ && $2=="v0.0.0" {print $1}' "${gomod}" | sort -u)"
   local minor="${K8S_VERSION#1.}"
@@ -57,7 +61,14 @@ build_kube_apiserver() {
       echo "replace ${m} v0.0.0 => ${m} v0.${minor}"
     done
   } > "${work}/go.mod"
-  (cd "${work}" && go build -trimpath -ldflags "${ldflags}" -o "${assets}/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver) >&2
+  # Stamp the version as release builds do, so /version (and so a test) can tell which
+  # minor it talks to; unstamped, releases before 1.31 report an empty major and minor.
+  local v="k8s.io/component-base/version"
+  local stamp="-X ${v}.gitVersion=v${K8S_VERSION} -X ${v}.gitMajor=1 -X ${v}.gitMinor=${minor%%.*}"
+  # providerless leaves out the in-tree cloud providers (gone since 1.31, where the tag is
+  # a no-op): envtest never runs one, and before 1.31 they import k8s.io/legacy-cloud-providers,
+  # a module the proxy does not serve for every release (none of v0.29.x, for one).
+  (cd "${work}" && go build -trimpath -tags providerless -ldflags "${ldflags} ${stamp}" -o "${assets}/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver) >&2
 }
 
 build_etcd() {

@@ -155,6 +155,15 @@ func IsValidation(err error) bool {
 	return hasStatus(err, http.StatusBadRequest, http.StatusUnprocessableEntity)
 }
 
+// IsRecordExists reports a DNS record Create refused because the record is already
+// there: 81058 (an identical record) or 81057 (a record that already exists; the
+// emulator answers it for a name a CNAME keeps to itself). Cloudflare answers both with
+// a 400, so check this before IsValidation.
+func IsRecordExists(err error) bool {
+	ae, ok := asAPIError(err)
+	return ok && (ae.HasCode(CodeRecordAlreadyExists) || ae.HasCode(CodeIdenticalRecordExists))
+}
+
 // IsConflict reports a 409, e.g. rotating a secret while a rotated one still exists.
 func IsConflict(err error) bool { return hasStatus(err, http.StatusConflict) }
 

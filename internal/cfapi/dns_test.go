@@ -17,6 +17,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/cloudflare-oauth-operator/cloudflare-oauth-operator/internal/cfapi"
+	"github.com/cloudflare-oauth-operator/cloudflare-oauth-operator/internal/cfapi/cfemu"
 )
 
 const (
@@ -447,4 +448,126 @@ func FuzzTXTRoundTrip(f *testing.F) {
 			t.Errorf("TXTContent(QuoteTXT(%q)) = %q", s, got)
 		}
 	})
+}
+
+// TestDNSAgainstTheEmulator drives the DNS calls through cfemu: find the zone of a
+// client_uri host, publish the verification record, find it, remove it.
+func TestDNSAgainstTheEmulator(t *testing.T) {
+	const zoneID = "5f1d8e7c3b2a19f0e4d6c8b7a6958473"
+	e := newEmuEnv(t, func(o *cfemu.Options) {
+		o.Zones = []cfemu.ZoneSpec{{Name: "example.org", ID: zoneID, AccountID: testAccount}}
+		o.DNS = map[string]cfemu.DNSPermissions{testToken: cfemu.DNSEditor()}
+	})
+	ctx := t.Context()
+	created := e.create(t, func(p *cfapi.CreateOAuthClientParams) { p.ClientURI = strPtr("https://app.example.org/about") })
+	text := created.ClientURIVerification.Text
+
+	// The zone, as cert-manager finds it: the host first, then its parents.
+	var zone cfapi.Zone
+	for _, candidate := range []string{"app.example.org", "example.org"} {
+		zones, err := e.client.ListZones(ctx, candidate)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(zones) > 0 {
+			zone = zones[0]
+			break
+		}
+	}
+	if zone != (cfapi.Zone{ID: zoneID, Name: "example.org", Status: "active"}) {
+		t.Fatalf("zone = %+v", zone)
+	}
+	if got, err := e.client.GetZone(ctx, zoneID); err != nil || got != zone {
+		t.Errorf("GetZone = %+v, %v", got, err)
+	}
+
+	params := cfapi.DNSRecordParams{Type: "TXT", Name: "app.example.org", Content: cfapi.QuoteTXT(text),
+		Comment: "managed-by=cloudflare-oauth-operator", TTL: 1}
+	rec, err := e.client.CreateDNSRecord(ctx, zoneID, params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.client.CreateDNSRecord(ctx, zoneID, params); !cfapi.IsRecordExists(err) || !cfapi.IsValidation(err) {
+		t.Errorf("second create: %v, want IsRecordExists", err)
+	}
+	found, err := e.client.ListDNSRecords(ctx, zoneID, cfapi.DNSRecordFilter{Type: "TXT", Name: "APP.example.org", Content: cfapi.QuoteTXT(text),
+		CommentContains: "cloudflare-oauth-operator"})
+	if err != nil || len(found) != 1 || found[0].ID != rec.ID || cfapi.TXTContent(found[0].Content) != text {
+		t.Fatalf("list = %+v, %v", found, err)
+	}
+	if diff := cmp.Diff(e.emu.DNSRecords(zoneID), found); diff != "" {
+		t.Errorf("listed record differs from the emulator's (-emulator +client):\n%s", diff)
+	}
+
+	if err := e.client.DeleteDNSRecord(ctx, zoneID, rec.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.client.DeleteDNSRecord(ctx, zoneID, rec.ID); !cfapi.IsNotFound(err) {
+		t.Errorf("second delete: %v, want IsNotFound", err)
+	}
+	if _, err := e.client.ListDNSRecords(ctx, "ffffffffffffffffffffffffffffffff", cfapi.DNSRecordFilter{}); !cfapi.IsNotFound(err) {
+		t.Errorf("unknown zone: %v, want IsNotFound", err)
+	}
+}
+
+// TestDNSPagesAgainstTheEmulator: every page, with the emulator's real per_page.
+func TestDNSPagesAgainstTheEmulator(t *testing.T) {
+	const zoneID = "5f1d8e7c3b2a19f0e4d6c8b7a6958473"
+	e := newEmuEnv(t, func(o *cfemu.Options) {
+		o.Zones = []cfemu.ZoneSpec{{Name: "example.org", ID: zoneID}}
+		o.DNS = map[string]cfemu.DNSPermissions{testToken: {DNSRead: true}}
+	})
+	for i := range 250 {
+		e.emu.AddDNSRecord(zoneID, cfapi.DNSRecord{Type: "TXT", Name: fmt.Sprintf("r%03d.example.org", i), Content: `"x"`})
+	}
+	all, err := e.client.ListDNSRecords(t.Context(), zoneID, cfapi.DNSRecordFilter{Type: "TXT"})
+	if err != nil || len(all) != 250 || all[249].Name != "r249.example.org" {
+		t.Errorf("list of 250: %d records, %v", len(all), err)
+	}
+	log := e.emu.Requests()
+	lists := make([]string, 0, len(log))
+	for _, r := range log {
+		lists = append(lists, r.Route+" ?"+r.Query)
+	}
+	want := []string{cfemu.RouteListDNSRecords + " ?page=1&per_page=100&type=TXT",
+		cfemu.RouteListDNSRecords + " ?page=2&per_page=100&type=TXT", cfemu.RouteListDNSRecords + " ?page=3&per_page=100&type=TXT"}
+	if diff := cmp.Diff(want, lists); diff != "" {
+		t.Errorf("list queries (-want +got):\n%s", diff)
+	}
+}
+
+// TestDNSPermissionsAgainstTheEmulator: what the client sees for tokens without the
+// permission, and for a token limited to one zone under each ZoneScopedList answer.
+func TestDNSPermissionsAgainstTheEmulator(t *testing.T) {
+	const zoneID = "5f1d8e7c3b2a19f0e4d6c8b7a6958473"
+	e := newEmuEnv(t, func(o *cfemu.Options) {
+		o.Zones = []cfemu.ZoneSpec{{Name: "example.org", ID: zoneID}}
+		o.DNS = map[string]cfemu.DNSPermissions{testToken: {DNSRead: true}}
+	})
+	ctx := t.Context()
+	params := cfapi.DNSRecordParams{Type: "TXT", Name: "example.org", Content: `"v"`}
+	if _, err := e.client.CreateDNSRecord(ctx, zoneID, params); !cfapi.IsForbidden(err) || cfapi.IsRecordExists(err) {
+		t.Errorf("create with DNS Read: %v, want forbidden", err)
+	}
+	if _, err := e.client.ListZones(ctx, "example.org"); !cfapi.IsForbidden(err) {
+		t.Errorf("list zones without Zone Read: %v, want forbidden", err)
+	}
+	if _, err := e.client.ListDNSRecords(ctx, zoneID, cfapi.DNSRecordFilter{}); err != nil {
+		t.Errorf("list records with DNS Read: %v", err)
+	}
+	e.emu.SetTokenDNS(testToken, cfemu.DNSEditor(zoneID))
+	for _, tt := range []struct {
+		mode      string
+		wantZones int
+		forbidden bool
+	}{{cfemu.ZoneListFiltered, 1, false}, {cfemu.ZoneListEmpty, 0, false}, {cfemu.ZoneListForbidden, 0, true}} {
+		e.emu.SetStrict(cfemu.Strict{ZoneScopedList: tt.mode})
+		zones, err := e.client.ListZones(ctx, "example.org")
+		if len(zones) != tt.wantZones || cfapi.IsForbidden(err) != tt.forbidden || (err != nil) != tt.forbidden {
+			t.Errorf("%s: ListZones = %v, %v", tt.mode, zones, err)
+		}
+		if _, err := e.client.CreateDNSRecord(ctx, zoneID, params); err != nil && !cfapi.IsRecordExists(err) {
+			t.Errorf("%s: create by zone id: %v", tt.mode, err)
+		}
+	}
 }

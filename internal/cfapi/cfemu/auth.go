@@ -16,6 +16,13 @@ type credential struct {
 	accounts []string
 	// readOnly credentials hold only "OAuth Client Read".
 	readOnly bool
+	// oauth is false for a token listed only in Options.DNS: it holds no OAuth Client
+	// permission.
+	oauth bool
+	// token keys the token's DNS permissions; "" for the legacy pair, which has them
+	// all (globalKey).
+	token     string
+	globalKey bool
 }
 
 func (c *credential) allows(accountID string) bool {
@@ -38,7 +45,8 @@ func (c *credential) mayWrite(method string) bool {
 
 // authenticate accepts "Authorization: Bearer <token>" or, when no Authorization
 // header is sent, X-Auth-Email + X-Auth-Key. A token is accepted when it is in
-// Options.Tokens or Options.ReadOnlyTokens.
+// Options.Tokens or Options.ReadOnlyTokens, or has DNS permissions (Options.DNS,
+// SetTokenDNS).
 func (s *Server) authenticate(h http.Header) (*credential, bool) {
 	if auth := h.Get("Authorization"); auth != "" {
 		scheme, token, ok := strings.Cut(auth, " ")
@@ -47,15 +55,16 @@ func (s *Server) authenticate(h http.Header) (*credential, bool) {
 		}
 		accounts, known := s.opts.Tokens[token]
 		readOnly := s.readOnly[token]
-		if !known && !readOnly {
+		_, dns := s.dns.perms[token]
+		if !known && !readOnly && !dns {
 			return nil, false
 		}
-		return &credential{user: s.userOf(token), accounts: accounts, readOnly: readOnly}, true
+		return &credential{user: s.userOf(token), accounts: accounts, readOnly: readOnly, oauth: known || readOnly, token: token}, true
 	}
 	email, key := h.Get("X-Auth-Email"), h.Get("X-Auth-Key")
 	if s.opts.Email != "" && s.opts.APIKey != "" && email == s.opts.Email && key == s.opts.APIKey {
 		// The Global API key belongs to the user named by the e-mail.
-		return &credential{user: "user:" + email}, true
+		return &credential{user: "user:" + email, oauth: true, globalKey: true}, true
 	}
 	return nil, false
 }

@@ -1,6 +1,10 @@
 package cfemu
 
-import "net/http"
+import (
+	"net/http"
+
+	"github.com/cloudflare-oauth-operator/cloudflare-oauth-operator/internal/cfapi"
+)
 
 // Error codes the emulator puts in errors[].code. Cloudflare documents none of the
 // OAuth-client failure codes (see docs/emulator.md); the 7xxx, 9109, 10000 and 1015
@@ -35,6 +39,23 @@ const (
 	CodeInternal             = 12020 // 500 injected fault
 	CodeUnavailable          = 12021 // 503 injected fault
 	CodeTimeout              = 12022 // 504 injected "timeout" fault, after its delay
+
+	// Zones and DNS records. 81057 and 81058 are Cloudflare's own (cfapi.IsRecordExists);
+	// the 121xx block is the emulator's, like the 12xxx one above.
+	CodeRecordExists      = cfapi.CodeRecordAlreadyExists   // 400 81057: a CNAME and another record at one name
+	CodeIdenticalRecord   = cfapi.CodeIdenticalRecordExists // 400 81058: same type, name and content (and MX priority)
+	CodeZoneNotFound      = 12101                           // 404 unknown zone id
+	CodeRecordNotFound    = 12102                           // 404 unknown DNS record id in this zone
+	CodeRecordType        = 12103                           // 400 a record type the emulator does not hold (A, AAAA, CNAME, MX, TXT only)
+	CodeRecordTTL         = 12104                           // 400 ttl neither 1 nor within 60..86400 (30..86400 on enterprise zones)
+	CodeRecordName        = 12105                           // 400 name empty, malformed, longer than 255 or outside the zone
+	CodeRecordContent     = 12106                           // 400 content that does not fit the type, or TXT over 2,048 per record / 8,192 per name
+	CodeRecordComment     = 12107                           // 400 comment longer than the zone allows (100 free, 500 paid)
+	CodeRecordTags        = 12108                           // 400 a tag that is not name:value with name in [A-Za-z0-9_-]
+	CodeInvalidQuery      = 12109                           // 400 page, per_page or match is not a valid value
+	CodeUnsupportedFilter = 12110                           // 400 a list parameter Cloudflare has but the emulator does not emulate (search, order, tag...)
+	CodeRecordPriority    = 12111                           // 400 MX priority absent or outside 0..65535
+	CodeNotProxiable      = 12112                           // 400 proxied:true on a type that cannot be proxied (MX, TXT)
 )
 
 // statusOf is the one table from error code to HTTP status. CodeNoRoute is 404 except
@@ -67,6 +88,20 @@ var statusOf = map[int]int{
 	CodeInternal:             http.StatusInternalServerError,
 	CodeUnavailable:          http.StatusServiceUnavailable,
 	CodeTimeout:              http.StatusGatewayTimeout,
+	CodeRecordExists:         http.StatusBadRequest,
+	CodeIdenticalRecord:      http.StatusBadRequest,
+	CodeZoneNotFound:         http.StatusNotFound,
+	CodeRecordNotFound:       http.StatusNotFound,
+	CodeRecordType:           http.StatusBadRequest,
+	CodeRecordTTL:            http.StatusBadRequest,
+	CodeRecordName:           http.StatusBadRequest,
+	CodeRecordContent:        http.StatusBadRequest,
+	CodeRecordComment:        http.StatusBadRequest,
+	CodeRecordTags:           http.StatusBadRequest,
+	CodeInvalidQuery:         http.StatusBadRequest,
+	CodeUnsupportedFilter:    http.StatusBadRequest,
+	CodeRecordPriority:       http.StatusBadRequest,
+	CodeNotProxiable:         http.StatusBadRequest,
 }
 
 // strictOverride is a status that replaces statusOf's while a Strict mode is on.

@@ -2,7 +2,6 @@ package cfemu
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -32,7 +31,7 @@ func (c control) fail(status int, format string, args ...any) {
 // failFor answers 404 for ErrNotFound and 400 for anything else.
 func (c control) failFor(err error) {
 	status := http.StatusBadRequest
-	if errors.Is(err, ErrNotFound) {
+	if isNotFound(err) {
 		status = http.StatusNotFound
 	}
 	c.fail(status, "%v", err)
@@ -60,6 +59,9 @@ func (s *Server) serveControl(w http.ResponseWriter, r *http.Request, p string) 
 	c := control{w: w, r: r}
 	if rest, ok := strings.CutPrefix(p, "/clients/"); ok {
 		s.controlClient(c, rest)
+		return
+	}
+	if s.serveControlDNS(c, p) {
 		return
 	}
 	switch r.Method + " " + p {
@@ -233,6 +235,7 @@ type requestView struct {
 	Method string          `json:"method"`
 	Route  string          `json:"route"`
 	Path   string          `json:"path"`
+	Query  string          `json:"query,omitempty"`
 	Body   json.RawMessage `json:"body,omitempty"`
 	Status int             `json:"status"`
 }
@@ -240,7 +243,7 @@ type requestView struct {
 func requestsView(in []RecordedRequest) []requestView {
 	out := make([]requestView, len(in))
 	for i, r := range in {
-		v := requestView{Method: r.Method, Route: r.Route, Path: r.Path, Status: r.Status}
+		v := requestView{Method: r.Method, Route: r.Route, Path: r.Path, Query: r.Query, Status: r.Status}
 		switch {
 		case len(r.Body) == 0:
 		case json.Valid(r.Body):

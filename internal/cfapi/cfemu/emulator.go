@@ -1,7 +1,8 @@
 // Package cfemu is an in-memory emulator of the Cloudflare v4 API for IAM OAuth
-// clients (/accounts/{account_id}/oauth_clients...) and the OAuth scope catalogue
-// (/oauth/scopes). It is an http.Handler, so tests run it in-process behind
-// httptest.NewServer, and cmd/cf-emulator serves it as a binary.
+// clients (/accounts/{account_id}/oauth_clients...), the OAuth scope catalogue
+// (/oauth/scopes), and zones and their DNS records (/zones...). It is an
+// http.Handler, so tests run it in-process behind httptest.NewServer, and
+// cmd/cf-emulator serves it as a binary.
 //
 // It follows the documented API and, where Cloudflare documents nothing, the choices
 // listed in docs/emulator.md (error codes in codes.go). Besides the API it offers
@@ -45,6 +46,15 @@ const (
 	RouteRotateSecret        = "POST /accounts/{account_id}/oauth_clients/{oauth_client_id}/rotate_secret"
 	RouteDeleteRotatedSecret = "DELETE /accounts/{account_id}/oauth_clients/{oauth_client_id}/rotate_secret"
 	RouteListScopes          = "GET /oauth/scopes"
+	// Zones and DNS records (zones.go, dns.go).
+	RouteListZones       = "GET /zones"
+	RouteGetZone         = "GET /zones/{zone_id}"
+	RouteListDNSRecords  = "GET /zones/{zone_id}/dns_records"
+	RouteCreateDNSRecord = "POST /zones/{zone_id}/dns_records"
+	RouteGetDNSRecord    = "GET /zones/{zone_id}/dns_records/{dns_record_id}"
+	RoutePatchDNSRecord  = "PATCH /zones/{zone_id}/dns_records/{dns_record_id}"
+	RoutePutDNSRecord    = "PUT /zones/{zone_id}/dns_records/{dns_record_id}"
+	RouteDeleteDNSRecord = "DELETE /zones/{zone_id}/dns_records/{dns_record_id}"
 	// RouteUnmatched counts requests that matched no route (answered 404/405).
 	RouteUnmatched = "(unmatched)"
 )
@@ -62,6 +72,10 @@ var methodsOf = map[string][]string{
 	tmplClient:       {http.MethodGet, http.MethodPatch, http.MethodDelete},
 	tmplRotateSecret: {http.MethodPost, http.MethodDelete},
 	tmplScopes:       {http.MethodGet},
+	tmplZones:        {http.MethodGet},
+	tmplZone:         {http.MethodGet},
+	tmplDNSRecords:   {http.MethodGet, http.MethodPost},
+	tmplDNSRecord:    {http.MethodGet, http.MethodPatch, http.MethodPut, http.MethodDelete},
 }
 
 var accountIDPattern = regexp.MustCompile(`^[0-9a-f]{32}$`)
@@ -103,6 +117,14 @@ type Options struct {
 	// The zero value is the default, lenient emulator. New panics if it is invalid
 	// (see Strict.Validate).
 	Strict Strict
+
+	// Zones are created by New, and again (same ids, no records) by Reset. New panics
+	// on an invalid or duplicate one.
+	Zones []ZoneSpec
+	// DNS gives tokens zone and DNS permissions. A token listed here but nowhere else
+	// is accepted for zone and DNS routes only (OAuth routes answer 403). A token not
+	// listed has no zone or DNS permission; the legacy e-mail + key pair has all.
+	DNS map[string]DNSPermissions
 }
 
 // Stats counts public API requests (never Go helper or control calls).
@@ -115,6 +137,9 @@ type Stats struct {
 	Faults int `json:"faults"`
 	// Clients is the number of clients per account.
 	Clients map[string]int `json:"clients"`
+	// DNSRecords is the number of DNS records per zone id (zones without any are left
+	// out).
+	DNSRecords map[string]int `json:"dns_records"`
 	// PendingCommits is how many FaultRule.CommitAfter writes have not landed yet
 	// (state, not a counter: ResetStats leaves it alone).
 	PendingCommits int `json:"pending_commits"`
@@ -127,6 +152,8 @@ type RecordedRequest struct {
 	Route string `json:"route"`
 	// Path is the escaped path below BasePath, without the query.
 	Path string `json:"path"`
+	// Query is the raw query string as sent, e.g. "name=example.com&per_page=50".
+	Query string `json:"query,omitempty"`
 	// Body is the request body as sent.
 	Body []byte `json:"body,omitempty"`
 	// Status is the status answered; 0 when the request was cancelled during the
@@ -151,6 +178,7 @@ type Server struct {
 	stats    Stats
 	log      []RecordedRequest
 	rays     uint64
+	dns      dnsState
 }
 
 type account struct {
@@ -188,6 +216,9 @@ func New(opts Options) *Server {
 	for _, t := range opts.ReadOnlyTokens {
 		s.readOnly[t] = true
 	}
+	if err := s.initDNS(); err != nil {
+		panic("cfemu.New: " + err.Error())
+	}
 	s.resetLocked()
 	return s
 }
@@ -200,6 +231,7 @@ func (s *Server) resetLocked() {
 	s.pending = pendingCommits{}
 	s.stats = Stats{Requests: map[string]int{}}
 	s.log = nil
+	s.resetDNSLocked()
 }
 
 // ServeHTTP serves the API under BasePath and, unless disabled, the control endpoints
@@ -220,6 +252,9 @@ type request struct {
 	tmpl      string // "" when unmatched
 	accountID string
 	clientID  string
+	zoneID    string
+	recordID  string
+	query     string // raw, as sent
 	body      []byte
 	header    http.Header
 }
@@ -243,11 +278,14 @@ type response struct {
 
 func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxRequestBytes+1))
-	q := &request{method: r.Method, header: r.Header, body: body}
+	q := &request{method: r.Method, header: r.Header, body: body, query: r.URL.RawQuery}
 	full := r.URL.EscapedPath()
 	if rel, ok := strings.CutPrefix(full, BasePath); ok && strings.HasPrefix(rel, "/") {
 		q.path = rel
 		q.tmpl, q.accountID, q.clientID = matchPath(rel)
+		if q.tmpl == "" {
+			q.tmpl, q.zoneID, q.recordID = matchZonePath(rel)
+		}
 	} else {
 		q.path = full
 	}
@@ -327,6 +365,13 @@ func (s *Server) gateLocked(q *request, handle func(*request) response) response
 		resp.header.Set("Retry-After", strconv.FormatInt(ceilSeconds(retry), 10))
 		return s.withRateHeaders(resp, cred)
 	}
+	if isZoneTemplate(q.tmpl) {
+		return s.withRateHeaders(s.gateZoneLocked(q, cred, handle), cred)
+	}
+	if !cred.oauth {
+		return s.withRateHeaders(s.errorResponse(apiError(CodeForbidden,
+			"Unauthorized to access requested resource: the token holds no OAuth Client permission", "")), cred)
+	}
 	if q.tmpl != tmplScopes {
 		if !accountIDPattern.MatchString(q.accountID) {
 			resp := s.errorResponse(apiError(CodeNoRoute,
@@ -346,6 +391,9 @@ func (s *Server) gateLocked(q *request, handle func(*request) response) response
 }
 
 func (s *Server) handleLocked(q *request) response {
+	if isZoneTemplate(q.tmpl) {
+		return s.handleZoneLocked(q)
+	}
 	switch q.route() {
 	case RouteListClients:
 		return s.listClients(q)
@@ -409,7 +457,7 @@ func (s *Server) recordLocked(q *request, status int) {
 	if len(q.body) > 0 {
 		body = append([]byte(nil), q.body...)
 	}
-	s.log = append(s.log, RecordedRequest{Method: q.method, Route: route, Path: q.path, Body: body, Status: status})
+	s.log = append(s.log, RecordedRequest{Method: q.method, Route: route, Path: q.path, Query: q.query, Body: body, Status: status})
 	if len(s.log) > maxLoggedCalls {
 		s.log = s.log[len(s.log)-maxLoggedCalls:]
 	}

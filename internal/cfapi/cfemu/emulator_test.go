@@ -128,7 +128,7 @@ func TestRoutingAndAuth(t *testing.T) {
 		headers []string
 		want    string
 	}{
-		{"unknown route", "GET", "/client/v4/zones", nil, "404 7003"},
+		{"unknown route", "GET", "/client/v4/user/tokens", nil, "404 7003"},
 		{"unknown route without credentials", "GET", "/client/v4/nope", []string{"Authorization", ""}, "404 7003"},
 		{"outside the base path", "GET", "/accounts/" + acct + "/oauth_clients", nil, "404 7003"},
 		{"trailing slash", "GET", clients + "/", nil, "404 7003"},

@@ -36,6 +36,7 @@ func (s *Server) Stats() Stats {
 		}
 	}
 	st.PendingCommits = len(s.pending)
+	st.DNSRecords = s.recordCountsLocked()
 	return st
 }
 

@@ -65,6 +65,8 @@ func (s *Server) commitLaterLocked(q *request, d time.Duration) response {
 	now := s.now()
 	due := now.Add(d)
 	switch {
+	case isZoneTemplate(q.tmpl) && q.method != http.MethodGet:
+		return s.dnsLaterLocked(q, due)
 	case q.route() == RouteCreateClient:
 		return s.createLaterLocked(q, due)
 	case q.method == http.MethodGet:

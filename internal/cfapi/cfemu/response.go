@@ -63,6 +63,8 @@ type resultInfo struct {
 	Page       int `json:"page"`
 	PerPage    int `json:"per_page"`
 	TotalCount int `json:"total_count"`
+	// TotalPages is sent by the paginated zone and DNS record lists only.
+	TotalPages *int `json:"total_pages,omitempty"`
 }
 
 func jsonResponse(status int, v any) response {

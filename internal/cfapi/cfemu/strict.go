@@ -39,18 +39,35 @@ type Strict struct {
 	// two days). 0: never. If VerifyAfter is also set, whichever comes first wins (on
 	// a tie, failed). At most 366 days.
 	FailVerificationAfter time.Duration `json:"-"` // JSON as a Go duration string "fail_verification_after"
+	// ZoneScopedList: what GET /zones answers a token whose DNS permissions are limited
+	// to some zones (DNSPermissions.ZoneIDs). ZoneListFiltered ("" too): those zones
+	// that match; ZoneListEmpty: an empty list; ZoneListForbidden: 403 9109.
+	ZoneScopedList string `json:"zone_scoped_list,omitempty"`
 }
+
+// Values of Strict.ZoneScopedList.
+const (
+	ZoneListFiltered  = "filtered"
+	ZoneListEmpty     = "empty"
+	ZoneListForbidden = "forbidden"
+)
 
 // Harsh returns every strict mode on (FailVerificationAfter is left to the caller,
-// since it needs a duration).
+// since it needs a duration); ZoneScopedList is ZoneListEmpty, the silent refusal.
 func Harsh(seed int64) Strict {
-	return Strict{RotateConflictAs400: true, ShuffleOrder: true, Seed: seed, PromotionBeforePatch: true}
+	return Strict{RotateConflictAs400: true, ShuffleOrder: true, Seed: seed, PromotionBeforePatch: true, ZoneScopedList: ZoneListEmpty}
 }
 
-// Validate reports a FailVerificationAfter that is negative or longer than 366 days.
+// Validate reports a FailVerificationAfter that is negative or longer than 366 days,
+// and an unknown ZoneScopedList.
 func (st Strict) Validate() error {
 	if st.FailVerificationAfter < 0 || st.FailVerificationAfter > maxDuration {
 		return fmt.Errorf("fail_verification_after %s is outside [0, %s]", st.FailVerificationAfter, maxDuration)
+	}
+	switch st.ZoneScopedList {
+	case "", ZoneListFiltered, ZoneListEmpty, ZoneListForbidden:
+	default:
+		return fmt.Errorf("zone_scoped_list %q is not %q, %q or %q", st.ZoneScopedList, ZoneListFiltered, ZoneListEmpty, ZoneListForbidden)
 	}
 	return nil
 }
@@ -61,12 +78,14 @@ type strictJSON struct {
 	Seed                  int64  `json:"seed,omitempty"`
 	PromotionBeforePatch  bool   `json:"promotion_before_patch,omitempty"`
 	FailVerificationAfter string `json:"fail_verification_after,omitempty"`
+	ZoneScopedList        string `json:"zone_scoped_list,omitempty"`
 }
 
 // MarshalJSON writes FailVerificationAfter as a duration string.
 func (st Strict) MarshalJSON() ([]byte, error) {
 	w := strictJSON{RotateConflictAs400: st.RotateConflictAs400, ShuffleOrder: st.ShuffleOrder, Seed: st.Seed,
-		PromotionBeforePatch: st.PromotionBeforePatch, FailVerificationAfter: durationText(st.FailVerificationAfter)}
+		PromotionBeforePatch: st.PromotionBeforePatch, FailVerificationAfter: durationText(st.FailVerificationAfter),
+		ZoneScopedList: st.ZoneScopedList}
 	return json.Marshal(w)
 }
 
@@ -82,7 +101,7 @@ func (st *Strict) UnmarshalJSON(b []byte) error {
 		return err
 	}
 	*st = Strict{RotateConflictAs400: w.RotateConflictAs400, ShuffleOrder: w.ShuffleOrder, Seed: w.Seed,
-		PromotionBeforePatch: w.PromotionBeforePatch, FailVerificationAfter: d}
+		PromotionBeforePatch: w.PromotionBeforePatch, FailVerificationAfter: d, ZoneScopedList: w.ZoneScopedList}
 	return nil
 }
 

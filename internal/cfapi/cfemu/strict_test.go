@@ -300,7 +300,8 @@ func TestStrictFailedVerificationRestarts(t *testing.T) {
 }
 
 func TestStrictSettingsAndControl(t *testing.T) {
-	if got, want := cfemu.Harsh(9), (cfemu.Strict{RotateConflictAs400: true, ShuffleOrder: true, Seed: 9, PromotionBeforePatch: true}); got != want {
+	if got, want := cfemu.Harsh(9), (cfemu.Strict{RotateConflictAs400: true, ShuffleOrder: true, Seed: 9, PromotionBeforePatch: true,
+		ZoneScopedList: cfemu.ZoneListEmpty}); got != want {
 		t.Errorf("Harsh(9) = %+v", got)
 	}
 	e := newEnv(t)
@@ -308,7 +309,7 @@ func TestStrictSettingsAndControl(t *testing.T) {
 	if status, got := ctl("GET", "/strict", ""); status != 200 || len(got) != 0 {
 		t.Errorf("GET /strict on a default emulator: %d %v", status, got)
 	}
-	body := `{"rotate_conflict_as_400":true,"shuffle_order":true,"seed":3,"promotion_before_patch":true,"fail_verification_after":"48h0m0s"}`
+	body := `{"rotate_conflict_as_400":true,"shuffle_order":true,"seed":3,"promotion_before_patch":true,"fail_verification_after":"48h0m0s","zone_scoped_list":"empty"}`
 	if status, _ := ctl("PUT", "/strict", body); status != 200 {
 		t.Fatalf("PUT /strict: %d", status)
 	}
@@ -326,6 +327,7 @@ func TestStrictSettingsAndControl(t *testing.T) {
 		`{"fail_verification_after":"soon"}`,
 		`{"shuffle_orders":true}`,
 		`{"seed":"x"}`,
+		`{"zone_scoped_list":"hidden"}`,
 		``,
 	} {
 		if status, _ := ctl("PUT", "/strict", bad); status != 400 {

@@ -451,12 +451,13 @@ func FuzzTXTRoundTrip(f *testing.F) {
 }
 
 // TestDNSAgainstTheEmulator drives the DNS calls through cfemu: find the zone of a
-// client_uri host, publish the verification record, find it, remove it.
+// client_uri host, publish the verification record, see the client verified.
 func TestDNSAgainstTheEmulator(t *testing.T) {
 	const zoneID = "5f1d8e7c3b2a19f0e4d6c8b7a6958473"
 	e := newEmuEnv(t, func(o *cfemu.Options) {
 		o.Zones = []cfemu.ZoneSpec{{Name: "example.org", ID: zoneID, AccountID: testAccount}}
 		o.DNS = map[string]cfemu.DNSPermissions{testToken: cfemu.DNSEditor()}
+		o.DNSPropagation = 20 * time.Second
 	})
 	ctx := t.Context()
 	created := e.create(t, func(p *cfapi.CreateOAuthClientParams) { p.ClientURI = strPtr("https://app.example.org/about") })
@@ -497,6 +498,12 @@ func TestDNSAgainstTheEmulator(t *testing.T) {
 	}
 	if diff := cmp.Diff(e.emu.DNSRecords(zoneID), found); diff != "" {
 		t.Errorf("listed record differs from the emulator's (-emulator +client):\n%s", diff)
+	}
+
+	e.clock.Advance(20 * time.Second)
+	got, err := e.client.GetOAuthClient(ctx, testAccount, created.ClientID)
+	if err != nil || got.ClientURIVerification.Status != cfapi.VerificationVerified {
+		t.Fatalf("verification = %+v, %v", got.ClientURIVerification, err)
 	}
 
 	if err := e.client.DeleteDNSRecord(ctx, zoneID, rec.ID); err != nil {

@@ -340,6 +340,7 @@ func (s *Server) startVerificationAt(rec *clientRecord, at time.Time) {
 		Text:   verificationPrefix + randomHex(16),
 	}
 	rec.verifyStarted = at
+	s.trackClientDNSLocked(rec, at)
 }
 
 // refreshVerification is the lazy "DNS poller", run on every read: see

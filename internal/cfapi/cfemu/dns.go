@@ -128,7 +128,8 @@ func parseDNSWrite(q *request) (dnsWrite, *cfapi.ErrorDetail) {
 }
 
 // runDNSWrite makes w as of at, or with dryRun only checks that it would succeed now
-// (for FaultRule.CommitAfter).
+// (for FaultRule.CommitAfter). Verifications are settled before the zone changes and
+// follow its new records afterwards.
 func (s *Server) runDNSWrite(w dnsWrite, at time.Time, dryRun bool) response {
 	z := s.dns.zones[w.zoneID]
 	if z == nil {
@@ -154,9 +155,12 @@ func (s *Server) runDNSWrite(w dnsWrite, at time.Time, dryRun bool) response {
 	return s.success(next.view(), nil)
 }
 
-// changeZoneLocked changes a zone as of at.
-func (s *Server) changeZoneLocked(_ time.Time, change func()) {
+// changeZoneLocked settles every verification as of at, runs change, and lets the
+// verifications see the zone as it is now.
+func (s *Server) changeZoneLocked(at time.Time, change func()) {
+	s.settleVerificationsLocked(at)
 	change()
+	s.trackAllDNSLocked(at)
 }
 
 func (z *zone) put(r *record) {

@@ -34,9 +34,9 @@ const (
 	noDNS      = "no-dns"      // OAuth only
 )
 
-func newDNSEnv(t *testing.T) *env {
+func newDNSEnv(t *testing.T, mutate ...func(*cfemu.Options)) *env {
 	t.Helper()
-	return newEnv(t, func(o *cfemu.Options) {
+	return newEnv(t, append([]func(*cfemu.Options){func(o *cfemu.Options) {
 		o.Tokens[noDNS] = nil
 		o.Email, o.APIKey = "ops@example.org", "global-key"
 		o.Zones = []cfemu.ZoneSpec{
@@ -51,7 +51,7 @@ func newDNSEnv(t *testing.T) *env {
 			dnsOnly:    {DNSWrite: true},
 			zoneScoped: cfemu.DNSEditor(zoneB),
 		}
-	})
+	}}, mutate...)...)
 }
 
 func bearer(tok string) []string { return []string{"Authorization", "Bearer " + tok} }
@@ -719,6 +719,7 @@ func TestDNSOptionsAndHelpersRefuseNonsense(t *testing.T) {
 	panics("New with a bad DNS zone id", func() {
 		cfemu.New(cfemu.Options{DNS: map[string]cfemu.DNSPermissions{"t": {ZoneIDs: []string{"x"}}}})
 	})
+	panics("New with a huge timeout", func() { cfemu.New(cfemu.Options{DNSVerificationTimeout: 9000 * time.Hour}) })
 	e := newDNSEnv(t)
 	panics("AddZone twice", func() { e.emu.AddZone("example.com") })
 	panics("AddDNSRecord in an unknown zone", func() { e.emu.AddDNSRecord(unknown, cfapi.DNSRecord{Type: "TXT", Name: "a.b"}) })

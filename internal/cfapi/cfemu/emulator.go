@@ -1,8 +1,9 @@
 // Package cfemu is an in-memory emulator of the Cloudflare v4 API for IAM OAuth
 // clients (/accounts/{account_id}/oauth_clients...), the OAuth scope catalogue
-// (/oauth/scopes), and zones and their DNS records (/zones...). It is an
-// http.Handler, so tests run it in-process behind httptest.NewServer, and
-// cmd/cf-emulator serves it as a binary.
+// (/oauth/scopes), and zones and their DNS records (/zones...), which the
+// verification of a client_uri host in an emulated zone reads. It is an http.Handler,
+// so tests run it in-process behind httptest.NewServer, and cmd/cf-emulator serves it
+// as a binary.
 //
 // It follows the documented API and, where Cloudflare documents nothing, the choices
 // listed in docs/emulator.md (error codes in codes.go). Besides the API it offers
@@ -125,6 +126,14 @@ type Options struct {
 	// is accepted for zone and DNS routes only (OAuth routes answer 403). A token not
 	// listed has no zone or DNS permission; the legacy e-mail + key pair has all.
 	DNS map[string]DNSPermissions
+	// DNSPropagation is how long a matching TXT record must have been present before
+	// the verification of a client_uri host inside an emulated zone turns verified.
+	// 0 means DefaultDNSPropagation; negative means at once.
+	DNSPropagation time.Duration
+	// DNSVerificationTimeout is how long the verification of a client_uri host inside
+	// an emulated zone waits for its TXT record before it fails. 0 means
+	// DefaultDNSVerificationTimeout (48 h, as Cloudflare); negative means never.
+	DNSVerificationTimeout time.Duration
 }
 
 // Stats counts public API requests (never Go helper or control calls).
@@ -192,6 +201,10 @@ type clientRecord struct {
 	secret        string
 	previous      string
 	verifyStarted time.Time
+	// dnsSeen is when the TXT record that verifies dnsKey (host and text) last
+	// appeared and has been present since; zero while there is none (dnsverify.go).
+	dnsSeen time.Time
+	dnsKey  string
 }
 
 // New returns an emulator with no clients. It panics when opts.Strict is invalid: a

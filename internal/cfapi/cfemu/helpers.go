@@ -180,6 +180,7 @@ func (s *Server) MutateClient(accountID, clientID string, fn func(*cfapi.OAuthCl
 		rec.verifyStarted = s.now()
 	}
 	rec.c = c
+	s.trackClientDNSLocked(rec, s.now())
 	return nil
 }
 

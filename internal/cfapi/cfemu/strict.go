@@ -176,11 +176,15 @@ func (s *Server) shuffle(list []string) {
 
 // verificationDeadlines says when an unfinished verification turns verified (VerifyAfter,
 // in_progress only) and when it turns failed (FailVerificationAfter, pending or
-// in_progress); a zero time is never.
+// in_progress); a zero time is never. A host inside an emulated zone follows its DNS
+// instead (dnsVerificationDeadlines).
 func (s *Server) verificationDeadlines(rec *clientRecord) (verifyAt, failAt time.Time) {
 	v := rec.c.ClientURIVerification
 	if v == nil {
 		return time.Time{}, time.Time{}
+	}
+	if s.zoneOfHostLocked(uriHost(rec.c.ClientURI)) != nil {
+		return s.dnsVerificationDeadlines(rec)
 	}
 	if v.Status == cfapi.VerificationInProgress && s.opts.VerifyAfter > 0 {
 		verifyAt = rec.verifyStarted.Add(s.opts.VerifyAfter)

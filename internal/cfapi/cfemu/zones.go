@@ -18,6 +18,12 @@ import (
 // example account id).
 const DefaultAccountID = "023e105f4ecef8ad9ca31a8372d0c353"
 
+// Defaults of Options.DNSPropagation and Options.DNSVerificationTimeout.
+const (
+	DefaultDNSPropagation         = 5 * time.Second
+	DefaultDNSVerificationTimeout = 48 * time.Hour
+)
+
 // Zone plans (ZoneSpec.Plan). They decide the comment limit (100 characters on free,
 // 500 on paid zones) and the lowest TTL (30 on enterprise, 60 otherwise).
 const (
@@ -111,6 +117,14 @@ type dnsState struct {
 // initDNS checks the DNS options and draws the ids of Options.Zones, so that Reset
 // recreates them as they were.
 func (s *Server) initDNS() error {
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"DNSPropagation", s.opts.DNSPropagation}, {"DNSVerificationTimeout", s.opts.DNSVerificationTimeout}} {
+		if d.v > maxDuration {
+			return fmt.Errorf("%s %s is longer than %s", d.name, d.v, maxDuration)
+		}
+	}
 	for _, p := range s.opts.DNS {
 		if err := p.validate(); err != nil {
 			return err
@@ -180,7 +194,8 @@ func normaliseZone(z ZoneSpec) (ZoneSpec, error) {
 	return z, nil
 }
 
-// addZoneLocked stores a normalised zone as of at.
+// addZoneLocked stores a normalised zone as of at. Verifications are settled first
+// and then follow the zone's DNS: a host the zone holds stops using VerifyAfter.
 func (s *Server) addZoneLocked(z ZoneSpec, at time.Time) error {
 	if s.dns.zones[z.ID] != nil {
 		return fmt.Errorf("cfemu: zone id %s already exists", z.ID)
@@ -188,9 +203,11 @@ func (s *Server) addZoneLocked(z ZoneSpec, at time.Time) error {
 	if _, dup := s.dns.byName[z.Name]; dup {
 		return fmt.Errorf("cfemu: zone %s already exists", z.Name)
 	}
+	s.settleVerificationsLocked(at)
 	s.dns.zones[z.ID] = &zone{spec: z, created: at.UTC(), records: map[string]*record{}}
 	s.dns.order = append(s.dns.order, z.ID)
 	s.dns.byName[z.Name] = z.ID
+	s.trackAllDNSLocked(at)
 	return nil
 }
 

@@ -301,11 +301,7 @@ func (r *OAuthClientReconciler) writeSecret(ctx context.Context, p *pass, ch sec
 			sec.Annotations[k] = v
 		}
 	}
-	newSecret := data[v1alpha1.SecretKeyClientSecret] != nil &&
-		(existing == nil || string(existing.Data[v1alpha1.SecretKeyClientSecret]) != string(data[v1alpha1.SecretKeyClientSecret]))
-	if _, carried := ch.annotations[v1alpha1.AnnotationRotatedAt]; newSecret && !carried {
-		sec.Annotations[v1alpha1.AnnotationRotatedAt] = r.now().UTC().Format(time.RFC3339)
-	}
+	newSecret := r.stampNewSecret(sec, existing, data, ch)
 	if len(sec.Annotations) == 0 {
 		sec.Annotations = nil
 	}
@@ -339,6 +335,17 @@ func (r *OAuthClientReconciler) writeSecret(ctx context.Context, p *pass, ch sec
 		r.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, v1alpha1.EventSecretWritten, "WriteSecret", "wrote client credentials to Secret %s", sec.Name)
 	}
 	return nil
+}
+
+// stampNewSecret reports whether the change brings a new client_secret and, unless the
+// change carries the issue time over (a rename), records now as when it was issued.
+func (r *OAuthClientReconciler) stampNewSecret(sec, existing *corev1.Secret, data map[string][]byte, ch secretChange) bool {
+	newSecret := data[v1alpha1.SecretKeyClientSecret] != nil &&
+		(existing == nil || string(existing.Data[v1alpha1.SecretKeyClientSecret]) != string(data[v1alpha1.SecretKeyClientSecret]))
+	if _, carried := ch.annotations[v1alpha1.AnnotationRotatedAt]; newSecret && !carried {
+		sec.Annotations[v1alpha1.AnnotationRotatedAt] = r.now().UTC().Format(time.RFC3339)
+	}
+	return newSecret
 }
 
 // secretData is the data the client Secret must hold after the change.

@@ -1,6 +1,6 @@
-// Command cf-emulator serves the in-memory Cloudflare OAuth clients API emulator
-// (internal/cfapi/cfemu) over HTTP, for local development, demos and end-to-end tests.
-// See docs/emulator.md.
+// Command cf-emulator serves the in-memory Cloudflare OAuth clients, zones and DNS
+// records API emulator (internal/cfapi/cfemu) over HTTP, for local development, demos
+// and end-to-end tests. See docs/emulator.md.
 package main
 
 import (
@@ -49,9 +49,20 @@ type options struct {
 	latency     time.Duration
 	scopesFile  string
 	noControl   bool
-	// strict are the strict modes: --strict (every Harsh mode), --strict-seed and
-	// --fail-verification-after.
+	// strict are the strict modes: --strict (every Harsh mode), --strict-seed,
+	// --fail-verification-after and --zone-scoped-list.
 	strict cfemu.Strict
+	// zones are created at start (--zone, in --zone-account).
+	zones       zoneFlag
+	zoneAccount string
+	// dnsTokens hold DNS Write and Zone Read (--dns-token), dnsReadTokens DNS Read and
+	// Zone Read (--dns-read-token); token -> zone ids (empty: every zone).
+	dnsTokens     dnsTokenFlag
+	dnsReadTokens dnsTokenFlag
+	// dnsPropagation and dnsTimeout are cfemu.Options values: 0 is the emulator's
+	// default (the flag was not given), negative is none / never (the flag was 0).
+	dnsPropagation time.Duration
+	dnsTimeout     time.Duration
 }
 
 // parseOptions reads flags; every flag defaults to its CF_EMULATOR_* variable.
@@ -65,7 +76,7 @@ func parseOptions(args []string, getenv func(string) string) (*options, error) {
 	fs := flag.NewFlagSet("cf-emulator", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	o := &options{}
-	var verifyAfter, latency, rateLimit, strictSeed, failVerificationAfter string
+	var verifyAfter, latency, rateLimit, strictSeed, failVerificationAfter, zoneScopedList, dnsPropagation, dnsTimeout string
 	noControlDefault, err := envBool(getenv, "CF_EMULATOR_NO_CONTROL")
 	if err != nil {
 		return nil, err
@@ -89,9 +100,16 @@ func parseOptions(args []string, getenv func(string) string) (*options, error) {
 	fs.StringVar(&latency, "latency", env("CF_EMULATOR_LATENCY", "0"), "added to every API request (env CF_EMULATOR_LATENCY)")
 	fs.StringVar(&o.scopesFile, "scopes-file", env("CF_EMULATOR_SCOPES_FILE", ""), "JSON array of {id,name,category,scopes} replacing the built-in scope catalogue (env CF_EMULATOR_SCOPES_FILE)")
 	fs.BoolVar(&o.noControl, "no-control", noControlDefault, "disable the /_emulator control endpoints (env CF_EMULATOR_NO_CONTROL)")
-	strict := fs.Bool("strict", strictDefault, "play the harsher reading of every undocumented behaviour (rotate conflict 400, shuffled order, promotion judged before the PATCH) (env CF_EMULATOR_STRICT)")
+	strict := fs.Bool("strict", strictDefault, "play the harsher reading of every undocumented behaviour (rotate conflict 400, shuffled order, promotion judged before the PATCH, empty zone lists for zone-limited tokens) (env CF_EMULATOR_STRICT)")
 	fs.StringVar(&strictSeed, "strict-seed", env("CF_EMULATOR_STRICT_SEED", "0"), "seed of --strict's shuffled order (env CF_EMULATOR_STRICT_SEED)")
-	fs.StringVar(&failVerificationAfter, "fail-verification-after", env("CF_EMULATOR_FAIL_VERIFICATION_AFTER", "0"), "a client_uri verification still unfinished this long after it started fails, as Cloudflare's does after 48h; 0 never (env CF_EMULATOR_FAIL_VERIFICATION_AFTER)")
+	fs.StringVar(&failVerificationAfter, "fail-verification-after", env("CF_EMULATOR_FAIL_VERIFICATION_AFTER", "0"), "a client_uri verification still unfinished this long after it started fails, as Cloudflare's does after 48h; 0 never; hosts in a --zone use --dns-verification-timeout (env CF_EMULATOR_FAIL_VERIFICATION_AFTER)")
+	fs.Var(&o.zones, "zone", "NAME[=ZONE_ID]: a zone created at start, its id printed; a client_uri host in it is verified by its TXT record; repeatable (env CF_EMULATOR_ZONES, space-separated)")
+	fs.StringVar(&o.zoneAccount, "zone-account", env("CF_EMULATOR_ZONE_ACCOUNT", ""), "account of the --zone zones (default "+cfemu.DefaultAccountID+") (env CF_EMULATOR_ZONE_ACCOUNT)")
+	fs.Var(secret("dns-token", &o.dnsTokens), "dns-token", "TOKEN[=ZONE_ID,ZONE_ID]: the token holds Zone Read and DNS Write, on those zones only if given; a token not given with --token may use only zones and DNS; repeatable (env CF_EMULATOR_DNS_TOKENS, space-separated)")
+	fs.Var(secret("dns-read-token", &o.dnsReadTokens), "dns-read-token", "TOKEN[=ZONE_ID,...]: the token holds Zone Read and DNS Read; repeatable (env CF_EMULATOR_DNS_READ_TOKENS, space-separated)")
+	fs.StringVar(&dnsPropagation, "dns-propagation", env("CF_EMULATOR_DNS_PROPAGATION", ""), "a host in a --zone is verified once its TXT record has been there this long; 0 at once (default "+cfemu.DefaultDNSPropagation.String()+") (env CF_EMULATOR_DNS_PROPAGATION)")
+	fs.StringVar(&dnsTimeout, "dns-verification-timeout", env("CF_EMULATOR_DNS_VERIFICATION_TIMEOUT", ""), "a host in a --zone without its TXT record fails this long after verification started; 0 never (default 48h) (env CF_EMULATOR_DNS_VERIFICATION_TIMEOUT)")
+	fs.StringVar(&zoneScopedList, "zone-scoped-list", env("CF_EMULATOR_ZONE_SCOPED_LIST", ""), "what GET /zones answers a token limited to some zones: filtered (its zones), empty, forbidden (default filtered; empty with --strict) (env CF_EMULATOR_ZONE_SCOPED_LIST)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, usage(fs)
@@ -116,7 +134,10 @@ func parseOptions(args []string, getenv func(string) string) (*options, error) {
 	if o.rateLimit, o.rateWindow, err = parseRateLimit(rateLimit); err != nil {
 		return nil, err
 	}
-	if o.strict, err = parseStrict(*strict, strictSeed, failVerificationAfter); err != nil {
+	if o.strict, err = parseStrict(*strict, strictSeed, failVerificationAfter, zoneScopedList); err != nil {
+		return nil, err
+	}
+	if err := o.parseDNS(dnsPropagation, dnsTimeout); err != nil {
 		return nil, err
 	}
 	if err := o.checkCredentials(); err != nil {
@@ -136,6 +157,9 @@ func (o *options) readEnvLists(getenv func(string) string) error {
 		{"CF_EMULATOR_TOKENS", &o.tokens, len(o.tokens) > 0},
 		{"CF_EMULATOR_USERS", &o.users, len(o.users) > 0},
 		{"CF_EMULATOR_READ_ONLY_TOKENS", &o.readOnly, len(o.readOnly) > 0},
+		{"CF_EMULATOR_ZONES", &o.zones, len(o.zones) > 0},
+		{"CF_EMULATOR_DNS_TOKENS", &o.dnsTokens, len(o.dnsTokens) > 0},
+		{"CF_EMULATOR_DNS_READ_TOKENS", &o.dnsReadTokens, len(o.dnsReadTokens) > 0},
 	} {
 		if list.set {
 			continue // flags replace the variable entirely
@@ -151,13 +175,16 @@ func (o *options) readEnvLists(getenv func(string) string) error {
 
 // checkCredentials requires at least one accepted credential and consistent pairs.
 func (o *options) checkCredentials() error {
-	if len(o.tokens) == 0 && len(o.readOnly) == 0 && (o.email == "" || o.apiKey == "") {
+	if len(o.tokens) == 0 && len(o.readOnly) == 0 && len(o.dnsTokens) == 0 && len(o.dnsReadTokens) == 0 && (o.email == "" || o.apiKey == "") {
 		return errors.New("no credential accepted: give at least one --token (or CF_EMULATOR_TOKENS)")
 	}
 	for token := range o.users {
-		if _, ok := o.tokens[token]; !ok && !slices.Contains(o.readOnly, token) {
+		_, ok := o.tokens[token]
+		_, dns := o.dnsTokens[token]
+		_, dnsRead := o.dnsReadTokens[token]
+		if !ok && !dns && !dnsRead && !slices.Contains(o.readOnly, token) {
 			// Never name the token.
-			return errors.New("--user: a token is not among the accepted ones (--token, --read-only-token)")
+			return errors.New("--user: a token is not among the accepted ones (--token, --read-only-token, --dns-token, --dns-read-token)")
 		}
 	}
 	if (o.email == "") != (o.apiKey == "") {
@@ -188,8 +215,9 @@ func envBool(getenv func(string) string, name string) (bool, error) {
 }
 
 // parseStrict builds the strict modes: every Harsh mode with --strict, and
-// --fail-verification-after (which --strict does not imply) on its own.
-func parseStrict(on bool, seed, failAfter string) (cfemu.Strict, error) {
+// --fail-verification-after (which --strict does not imply) and --zone-scoped-list
+// (which replaces --strict's) on their own.
+func parseStrict(on bool, seed, failAfter, zoneScopedList string) (cfemu.Strict, error) {
 	n, err := strconv.ParseInt(seed, 10, 64)
 	if err != nil {
 		return cfemu.Strict{}, fmt.Errorf("--strict-seed: %q is not an integer", seed)
@@ -201,10 +229,76 @@ func parseStrict(on bool, seed, failAfter string) (cfemu.Strict, error) {
 	if st.FailVerificationAfter, err = parseDuration("fail-verification-after", failAfter); err != nil {
 		return cfemu.Strict{}, err
 	}
+	if zoneScopedList != "" {
+		st.ZoneScopedList = zoneScopedList
+		if err := (cfemu.Strict{ZoneScopedList: zoneScopedList}).Validate(); err != nil {
+			return cfemu.Strict{}, fmt.Errorf("--zone-scoped-list: %w", err)
+		}
+	}
 	if err := st.Validate(); err != nil {
 		return cfemu.Strict{}, fmt.Errorf("--fail-verification-after: %w", err)
 	}
 	return st, nil
+}
+
+// maxDNSDuration is the longest --dns-propagation and --dns-verification-timeout the
+// emulator accepts (366 days, like its other durations).
+const maxDNSDuration = 366 * 24 * time.Hour
+
+// parseDNS reads --dns-propagation and --dns-verification-timeout ("" keeps the
+// emulator's default, 0 means none / never) and checks --zone-account and the zones.
+func (o *options) parseDNS(propagation, timeout string) error {
+	for _, d := range []struct {
+		name, v string
+		dst     *time.Duration
+	}{{"dns-propagation", propagation, &o.dnsPropagation}, {"dns-verification-timeout", timeout, &o.dnsTimeout}} {
+		if d.v == "" {
+			continue
+		}
+		v, err := parseDuration(d.name, d.v)
+		switch {
+		case err != nil:
+			return err
+		case v > maxDNSDuration:
+			return fmt.Errorf("--%s: %s is longer than %s", d.name, d.v, maxDNSDuration)
+		case v == 0:
+			v = -1
+		}
+		*d.dst = v
+	}
+	if o.zoneAccount != "" && !accountIDPattern.MatchString(o.zoneAccount) {
+		return fmt.Errorf("--zone-account: %q is not 32 lowercase hex characters", o.zoneAccount)
+	}
+	names, ids := map[string]bool{}, map[string]bool{}
+	for _, z := range o.zones {
+		if names[z.Name] || z.ID != "" && ids[z.ID] {
+			return fmt.Errorf("--zone: %s is given twice", z.Name)
+		}
+		names[z.Name], ids[z.ID] = true, true
+	}
+	return nil
+}
+
+// dnsPermissions merges --dns-read-token and --dns-token (which wins).
+func (o *options) dnsPermissions() map[string]cfemu.DNSPermissions {
+	out := map[string]cfemu.DNSPermissions{}
+	for token, zones := range o.dnsReadTokens {
+		out[token] = cfemu.DNSPermissions{ZoneRead: true, DNSRead: true, ZoneIDs: zones}
+	}
+	for token, zones := range o.dnsTokens {
+		out[token] = cfemu.DNSEditor(zones...)
+	}
+	return out
+}
+
+// zoneSpecs are the --zone zones in --zone-account.
+func (o *options) zoneSpecs() []cfemu.ZoneSpec {
+	out := make([]cfemu.ZoneSpec, 0, len(o.zones))
+	for _, z := range o.zones {
+		z.AccountID = o.zoneAccount
+		out = append(out, z)
+	}
+	return out
 }
 
 func parseDuration(name, v string) (time.Duration, error) {
@@ -284,6 +378,48 @@ func (t *tokenFlag) Set(v string) error {
 	return nil
 }
 
+// zoneFlag collects --zone NAME[=ZONE_ID] values.
+type zoneFlag []cfemu.ZoneSpec
+
+func (z *zoneFlag) String() string { return "" }
+
+func (z *zoneFlag) Set(v string) error {
+	name, id, _ := strings.Cut(v, "=")
+	spec := cfemu.ZoneSpec{Name: strings.TrimSuffix(strings.ToLower(name), "."), ID: id}
+	if err := spec.Validate(); err != nil {
+		return err
+	}
+	*z = append(*z, spec)
+	return nil
+}
+
+// dnsTokenFlag collects --dns-token and --dns-read-token values: token -> the zone ids
+// it is limited to (empty: every zone).
+type dnsTokenFlag map[string][]string
+
+func (d *dnsTokenFlag) String() string { return "" } // never print tokens
+
+func (d *dnsTokenFlag) Set(v string) error {
+	token, zones, hasZones := strings.Cut(v, "=")
+	if !validToken(token) {
+		return errors.New("a token must be non-empty, without whitespace or control characters")
+	}
+	var list []string
+	if hasZones {
+		for _, z := range strings.Split(zones, ",") {
+			if !accountIDPattern.MatchString(z) {
+				return fmt.Errorf("zone id %q is not 32 lowercase hex characters", z)
+			}
+			list = append(list, z)
+		}
+	}
+	if *d == nil {
+		*d = dnsTokenFlag{}
+	}
+	(*d)[token] = list
+	return nil
+}
+
 // userFlag collects --user TOKEN=USER values: token -> the user owning it.
 type userFlag map[string]string
 
@@ -339,8 +475,9 @@ func loadScopes(path string) ([]cfapi.OAuthScope, error) {
 	return scopes, nil
 }
 
-// run serves until ctx ends, then shuts down gracefully. It prints exactly one line to
-// stdout, with the base URL, once it accepts connections.
+// run serves until ctx ends, then shuts down gracefully. Once it accepts connections it
+// prints one line to stdout with the base URL, then one "cf-emulator zone NAME ID" line
+// per --zone.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	o, err := parseOptions(args, getenv)
 	if err != nil {
@@ -351,18 +488,22 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	handler := cfemu.New(cfemu.Options{
-		Tokens:         o.tokens,
-		Users:          o.users,
-		ReadOnlyTokens: o.readOnly,
-		Strict:         o.strict,
-		Email:          o.email,
-		APIKey:         o.apiKey,
-		VerifyAfter:    o.verifyAfter,
-		RateLimit:      o.rateLimit,
-		RateWindow:     o.rateWindow,
-		Latency:        o.latency,
-		Scopes:         scopes,
-		DisableControl: o.noControl,
+		Zones:                  o.zoneSpecs(),
+		DNS:                    o.dnsPermissions(),
+		DNSPropagation:         o.dnsPropagation,
+		DNSVerificationTimeout: o.dnsTimeout,
+		Tokens:                 o.tokens,
+		Users:                  o.users,
+		ReadOnlyTokens:         o.readOnly,
+		Strict:                 o.strict,
+		Email:                  o.email,
+		APIKey:                 o.apiKey,
+		VerifyAfter:            o.verifyAfter,
+		RateLimit:              o.rateLimit,
+		RateWindow:             o.rateWindow,
+		Latency:                o.latency,
+		Scopes:                 scopes,
+		DisableControl:         o.noControl,
 	})
 	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", o.addr)
 	if err != nil {
@@ -382,6 +523,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if _, err := fmt.Fprintf(stdout, "cf-emulator listening on http://%s%s\n", ln.Addr(), cfemu.BasePath); err != nil {
 		_ = ln.Close()
 		return err
+	}
+	for _, z := range handler.ZoneSpecs() {
+		if _, err := fmt.Fprintf(stdout, "cf-emulator zone %s %s\n", z.Name, z.ID); err != nil {
+			_ = ln.Close()
+			return err
+		}
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()

@@ -21,7 +21,10 @@ import (
 	"github.com/cloudflare-oauth-operator/cloudflare-oauth-operator/internal/cfapi/cfemu"
 )
 
-const testAccount = "023e105f4ecef8ad9ca31a8372d0c353"
+const (
+	testAccount = "023e105f4ecef8ad9ca31a8372d0c353"
+	testZone    = "5f1d8e7c3b2a19f0e4d6c8b7a6958473"
+)
 
 func TestParseOptions(t *testing.T) {
 	tests := []struct {
@@ -100,6 +103,36 @@ func TestParseOptions(t *testing.T) {
 		{"user for an unknown token", []string{"--token", "T", "--user", "U=alice"}, nil, nil, "not among the accepted"},
 		{"bad user variable", []string{"--token", "T"}, map[string]string{"CF_EMULATOR_USERS": "T"}, nil, "CF_EMULATOR_USERS"},
 		{"read-only token with a control character", []string{"--read-only-token", "a\x01b"}, nil, nil, "--read-only-token: a token must be"},
+		{"zones and DNS tokens from flags", []string{"--token", "T", "--zone", "example.com", "--zone", "Other.ORG.=" + testZone,
+			"--zone-account", testAccount, "--dns-token", "T", "--dns-token", "Z=" + testZone, "--dns-read-token", "R",
+			"--dns-propagation", "0", "--dns-verification-timeout", "1h", "--zone-scoped-list", "forbidden", "--user", "R=alice"}, nil, &options{
+			addr: "127.0.0.1:8787", tokens: tokenFlag{"T": nil}, verifyAfter: 10 * time.Second, rateLimit: 1200, rateWindow: 5 * time.Minute,
+			zones: zoneFlag{{Name: "example.com"}, {Name: "other.org", ID: testZone}}, zoneAccount: testAccount,
+			dnsTokens: dnsTokenFlag{"T": nil, "Z": {testZone}}, dnsReadTokens: dnsTokenFlag{"R": nil}, users: userFlag{"R": "alice"},
+			dnsPropagation: -1, dnsTimeout: time.Hour, strict: cfemu.Strict{ZoneScopedList: cfemu.ZoneListForbidden},
+		}, ""},
+		{"zones and DNS tokens from the environment", nil, map[string]string{
+			"CF_EMULATOR_ZONES": "a.example b.example", "CF_EMULATOR_DNS_TOKENS": "D=" + testZone, "CF_EMULATOR_DNS_READ_TOKENS": "R",
+			"CF_EMULATOR_DNS_PROPAGATION": "2s", "CF_EMULATOR_DNS_VERIFICATION_TIMEOUT": "0", "CF_EMULATOR_ZONE_ACCOUNT": testAccount,
+			"CF_EMULATOR_STRICT": "true", "CF_EMULATOR_ZONE_SCOPED_LIST": "filtered",
+		}, &options{
+			addr: "127.0.0.1:8787", verifyAfter: 10 * time.Second, rateLimit: 1200, rateWindow: 5 * time.Minute,
+			zones: zoneFlag{{Name: "a.example"}, {Name: "b.example"}}, zoneAccount: testAccount,
+			dnsTokens: dnsTokenFlag{"D": {testZone}}, dnsReadTokens: dnsTokenFlag{"R": nil}, dnsPropagation: 2 * time.Second, dnsTimeout: -1,
+			strict: func() cfemu.Strict { st := cfemu.Harsh(0); st.ZoneScopedList = cfemu.ZoneListFiltered; return st }(),
+		}, ""},
+		{"--strict makes zone-scoped lists empty", []string{"--dns-token", "D", "--strict"}, nil, &options{
+			addr: "127.0.0.1:8787", verifyAfter: 10 * time.Second, rateLimit: 1200, rateWindow: 5 * time.Minute,
+			dnsTokens: dnsTokenFlag{"D": nil}, strict: cfemu.Harsh(0),
+		}, ""},
+		{"bad zone name", []string{"--token", "T", "--zone", "localhost"}, nil, nil, "not a domain name"},
+		{"bad zone id", []string{"--token", "T", "--zone", "example.com=42"}, nil, nil, "32 lowercase hex"},
+		{"zone twice", []string{"--token", "T", "--zone", "example.com", "--zone", "EXAMPLE.com."}, nil, nil, "given twice"},
+		{"bad zone account", []string{"--token", "T", "--zone-account", "acme"}, nil, nil, "--zone-account"},
+		{"bad DNS token zone", []string{"--dns-token", "D=example.com"}, nil, nil, "--dns-token: zone id"},
+		{"bad zone-scoped-list", []string{"--token", "T", "--zone-scoped-list", "hidden"}, nil, nil, "--zone-scoped-list"},
+		{"negative DNS propagation", []string{"--token", "T", "--dns-propagation", "-1s"}, nil, nil, "--dns-propagation"},
+		{"huge DNS timeout", []string{"--token", "T", "--dns-verification-timeout", "9000h"}, nil, nil, "longer than"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -127,7 +160,8 @@ func harsh(seed int64, failAfter time.Duration) cfemu.Strict {
 }
 
 func TestHelpNeverShowsTokens(t *testing.T) {
-	_, err := parseOptions([]string{"--token", "SECRET-TOKEN", "--user", "SECRET-TOKEN=alice", "--read-only-token", "SECRET-RO", "-h"},
+	_, err := parseOptions([]string{"--token", "SECRET-TOKEN", "--user", "SECRET-TOKEN=alice", "--read-only-token", "SECRET-RO",
+		"--dns-token", "SECRET-DNS", "--dns-read-token", "SECRET-DNSR", "-h"},
 		func(string) string { return "" })
 	if err == nil || strings.Contains(err.Error(), "SECRET-") {
 		t.Errorf("help = %v", err)
@@ -144,6 +178,9 @@ func TestRejectedTokensAreNotEchoed(t *testing.T) {
 		{"--token", "T", "--user", "SECRET-TOKEN=bad user"},
 		{"--token", "T", "--user", "SECRET-TOKEN=alice"},
 		{"--read-only-token", "SECRET TOKEN"},
+		{"--dns-token", "SECRET TOKEN"},
+		{"--dns-token", "SECRET-TOKEN=not-a-zone"},
+		{"--dns-read-token", "SECRET\tTOKEN"},
 	} {
 		_, err := parseOptions(args, func(string) string { return "" })
 		if err == nil || strings.Contains(err.Error(), "SECRET") {
@@ -328,6 +365,87 @@ func TestBinaryStrictFlags(t *testing.T) {
 	}
 }
 
+// TestBinaryDNS runs the binary with a zone and DNS tokens: the zone's id is printed,
+// a DNS token publishes the verification record, and the client is verified.
+func TestBinaryDNS(t *testing.T) {
+	bin := buildBinary(t)
+	const writer, reader = "dns-writer", "dns-reader"
+	out, stderr := startBinaryLines(t, bin, 3, "--addr", "127.0.0.1:0", "--token", writer+"="+testAccount, "--dns-token", writer,
+		"--dns-read-token", reader, "--zone", "example.com="+testZone, "--zone", "example.net", "--dns-propagation", "0", "--verify-after", "0")
+	baseURL, _ := strings.CutPrefix(out[0], "cf-emulator listening on ")
+	otherID, ok := strings.CutPrefix(out[2], "cf-emulator zone example.net ")
+	if out[1] != "cf-emulator zone example.com "+testZone || !ok || len(otherID) != 32 {
+		t.Fatalf("zone lines = %q", out[1:])
+	}
+
+	ctx := t.Context()
+	w, _ := cfapi.New(cfapi.Credentials{APIToken: writer}, cfapi.WithBaseURL(baseURL))
+	r, _ := cfapi.New(cfapi.Credentials{APIToken: reader}, cfapi.WithBaseURL(baseURL))
+	zones, err := w.ListZones(ctx, "example.com")
+	if err != nil || len(zones) != 1 || zones[0].ID != testZone {
+		t.Fatalf("ListZones = %+v, %v", zones, err)
+	}
+	created, err := w.CreateOAuthClient(ctx, testAccount, cfapi.CreateOAuthClientParams{
+		ClientName: "DNS", ClientURI: ptr("https://app.example.com"), RedirectURIs: []string{"https://app.example.com/cb"},
+		GrantTypes: []string{"authorization_code"}, ResponseTypes: []string{"code"}, Scopes: []string{"account.read"},
+		TokenEndpointAuthMethod: cfapi.AuthMethodNone,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	record := cfapi.DNSRecordParams{Type: "TXT", Name: "app.example.com", Content: cfapi.QuoteTXT(created.ClientURIVerification.Text)}
+	if _, err := r.CreateDNSRecord(ctx, testZone, record); !cfapi.IsForbidden(err) {
+		t.Errorf("create with the DNS read token: %v, want forbidden", err)
+	}
+	if _, err := r.ListOAuthClients(ctx, testAccount); !cfapi.IsForbidden(err) {
+		t.Errorf("OAuth clients with a DNS-only token: %v, want forbidden", err)
+	}
+	if _, err := w.CreateDNSRecord(ctx, testZone, record); err != nil {
+		t.Fatal(err)
+	}
+	got, err := w.GetOAuthClient(ctx, testAccount, created.ClientID)
+	if err != nil || got.ClientURIVerification.Status != cfapi.VerificationVerified {
+		t.Errorf("verification = %+v, %v; want verified at once (--dns-propagation 0)", got.ClientURIVerification, err)
+	}
+	if found, err := r.ListDNSRecords(ctx, testZone, cfapi.DNSRecordFilter{Type: "TXT"}); err != nil || len(found) != 1 {
+		t.Errorf("list with the DNS read token = %+v, %v", found, err)
+	}
+	for _, tok := range []string{writer, reader} {
+		if strings.Contains(stderr.String(), tok) || strings.Contains(strings.Join(out, "\n"), tok) {
+			t.Error("the output shows a token")
+		}
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// startBinaryLines runs the binary with args (and no CF_EMULATOR_* environment) until
+// it has printed n lines, and returns them; it is killed when the test ends.
+func startBinaryLines(t *testing.T, bin string, n int, args ...string) ([]string, *bytes.Buffer) {
+	t.Helper()
+	cmd := exec.CommandContext(t.Context(), bin, args...)
+	cmd.Env = []string{}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	lines := bufio.NewScanner(stdout)
+	var out []string
+	for len(out) < n && lines.Scan() {
+		out = append(out, lines.Text())
+	}
+	if len(out) != n {
+		t.Fatalf("output %q; stderr: %s", out, stderr.String())
+	}
+	return out, &stderr
+}
+
 // TestBinaryBadFlagsExit2: bad values end the binary with status 2 and a message on
 // stderr that never shows a token.
 func TestBinaryBadFlagsExit2(t *testing.T) {
@@ -340,6 +458,8 @@ func TestBinaryBadFlagsExit2(t *testing.T) {
 		{[]string{"--token", "T", "--fail-verification-after", "-48h"}, "--fail-verification-after"},
 		{[]string{"--token", "T", "--user", "SECRET-TOKEN"}, "--user"},
 		{[]string{"--read-only-token", "SECRET TOKEN"}, "--read-only-token"},
+		{[]string{"--dns-token", "SECRET TOKEN"}, "--dns-token"},
+		{[]string{"--token", "T", "--zone", "example.com", "--zone", "example.com"}, "--zone"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

@@ -63,6 +63,15 @@ type ZoneSpec struct {
 	CommentLimit int `json:"comment_limit,omitempty"`
 }
 
+// Validate reports what New, AddZoneSpec and POST /_emulator/zones would refuse in z
+// on its own: a name that is not a domain name, an id or account id that is not 32
+// lowercase hex, an unknown plan, a negative comment limit. A name or id already in use
+// is found only when the zone is added.
+func (z ZoneSpec) Validate() error {
+	_, err := normaliseZone(z)
+	return err
+}
+
 // DNSPermissions are a token's zone and DNS permissions (Options.DNS, SetTokenDNS).
 type DNSPermissions struct {
 	// ZoneRead ("Zone → Zone → Read"): GET /zones and GET /zones/{zone_id}.

@@ -60,6 +60,11 @@ const (
 	// for it to settle and looks at the client again before deciding anything about its
 	// secrets, instead of rotating a second time on top of it.
 	ReasonRotationSettling = "RotationSettling"
+	// ReasonInvalidSecretTemplate (on Ready and Stalled): spec.secretTemplate cannot be
+	// rendered (a template that does not parse, an unknown variable or function, data
+	// over the 1 MiB a Secret holds, a key that would be empty). The message names the
+	// key and the parser's message, never a value; nothing is written until it is fixed.
+	ReasonInvalidSecretTemplate = "InvalidSecretTemplate"
 
 	// Reasons of ClientURIVerified: the verification status in CamelCase, plus NoClientURI.
 	ReasonVerificationPending      = "Pending"
@@ -109,6 +114,17 @@ const (
 	// Without it a token is a user of its own; legacy e-mail + key credentials are
 	// grouped by their e-mail automatically.
 	AnnotationCloudflareUser = "cloudflare.oauth-operator.dev/cloudflare-user"
+	// AnnotationDataHash is set on the client Secret to a hash of its data
+	// ("sha256:<hex>"), which changes exactly when the data does: after a rotation, at the
+	// end of an overlap, after a template edit. Reloader-style tools and pod-template
+	// checksums roll workloads on it.
+	AnnotationDataHash = "cloudflare.oauth-operator.dev/data-hash"
+	// AnnotationTemplateLabels and AnnotationTemplateAnnotations list, comma-separated,
+	// the labels and annotations the client Secret got from spec.secretTemplate.metadata,
+	// so that an entry removed from the template is removed from the Secret, and nobody
+	// else's is.
+	AnnotationTemplateLabels      = "cloudflare.oauth-operator.dev/template-labels"
+	AnnotationTemplateAnnotations = "cloudflare.oauth-operator.dev/template-annotations"
 	// LabelManagedBy marks Secrets written by the operator.
 	LabelManagedBy = "app.kubernetes.io/managed-by"
 	// LabelOAuthClient names the OAuthClient a Secret belongs to.
@@ -131,6 +147,9 @@ const (
 	SecretKeyPreviousClientSecret = "previous_client_secret"
 	SecretKeyAccountID            = "account_id"
 	SecretKeyIssuer               = "issuer"
+	// SecretKeyStableRandomPrefix, followed by its name, is where a value of the
+	// template function stableRandom is kept, so that it survives re-renders.
+	SecretKeyStableRandomPrefix = "stable-random."
 )
 
 // Keys of a credentials Secret.

@@ -115,6 +115,8 @@ type OutputSecretReference struct {
 // +kubebuilder:validation:XValidation:rule="!has(self.secretRotation) || !has(self.tokenEndpointAuthMethod) || self.tokenEndpointAuthMethod != 'none'",message="secretRotation is not available with tokenEndpointAuthMethod none: public PKCE clients have no secret",fieldPath=".secretRotation",reason=FieldValueForbidden
 // +kubebuilder:validation:XValidation:rule="!has(self.optionalScopes) || (has(self.scopes) && self.optionalScopes.all(s, s in self.scopes))",message="every optionalScopes entry must also be listed in scopes",fieldPath=".optionalScopes",reason=FieldValueInvalid
 // +kubebuilder:validation:XValidation:rule="!has(self.managementPolicy) || self.managementPolicy != 'Observe' || !has(self.deletionPolicy) || self.deletionPolicy != 'Delete'",message="deletionPolicy Delete needs managementPolicy Manage: the operator never writes to an observed client, so it never deletes one",fieldPath=".deletionPolicy",reason=FieldValueForbidden
+// +kubebuilder:validation:XValidation:rule="!has(self.secretTemplate) || !has(self.secretTemplate.profile) || self.secretTemplate.profile != 'envoy-gateway' || !has(self.tokenEndpointAuthMethod) || self.tokenEndpointAuthMethod != 'none'",message="secretTemplate profile envoy-gateway needs a client secret, and a public client (tokenEndpointAuthMethod none) has none: Envoy's OAuth2 filter requires one",fieldPath=".secretTemplate.profile",reason=FieldValueForbidden
+// +kubebuilder:validation:XValidation:rule="(has(self.secretTemplate) && has(self.secretTemplate.type) ? self.secretTemplate.type : 'Opaque') == (has(oldSelf.secretTemplate) && has(oldSelf.secretTemplate.type) ? oldSelf.secretTemplate.type : 'Opaque') || has(self.secretRef) != has(oldSelf.secretRef) || (has(self.secretRef) && self.secretRef.name != oldSelf.secretRef.name)",message="secretTemplate.type can change only together with spec.secretRef.name: Kubernetes never changes a Secret's type",fieldPath=".secretTemplate",reason=FieldValueForbidden
 type OAuthClientSpec struct {
 	// accountID is the 32-character hexadecimal ID of the Cloudflare account that owns the
 	// client. It cannot be changed: a client cannot move between accounts.
@@ -281,12 +283,23 @@ type OAuthClientSpec struct {
 	SecretRotation *SecretRotation `json:"secretRotation,omitempty"`
 
 	// secretRef names the Secret, in this namespace, that the operator writes the client
-	// credentials into (keys client_id, client_secret, account_id, issuer). Defaults to
+	// credentials into (its keys: see secretTemplate). Defaults to
 	// "<metadata.name>-oauth-client" when absent. The operator owns that Secret. Renaming
 	// it moves the credentials to the new Secret without a rotation (the secret in use
 	// stays valid) and then deletes the old Secret.
 	// +optional
 	SecretRef *OutputSecretReference `json:"secretRef,omitempty"`
+
+	// secretTemplate shapes the Secret for the application that reads it, as it is: its
+	// keys rendered from Go templates, or a profile for a common consumer, and its type,
+	// labels and annotations. Without it the Secret holds today's keys (client_id,
+	// client_secret, previous_client_secret during a rotation overlap, account_id and,
+	// when the operator is told its issuer, issuer). With it the Secret holds the
+	// rendered keys and still client_id, client_secret and previous_client_secret: the
+	// operator's only record of secrets Cloudflare returns once. A rotation re-renders
+	// every key; editing the template re-renders without a Cloudflare call.
+	// +optional
+	SecretTemplate *SecretTemplate `json:"secretTemplate,omitempty"`
 
 	// deletionPolicy says what happens to the Cloudflare client when this object is
 	// deleted: Delete removes it (revoking every authorization granted to it), Orphan
@@ -303,6 +316,91 @@ type OAuthClientSpec struct {
 	// +optional
 	// +kubebuilder:default=Manage
 	ManagementPolicy ManagementPolicy `json:"managementPolicy,omitempty"`
+}
+
+// SecretProfile fills spec.secretTemplate with the keys a common consumer reads.
+// +kubebuilder:validation:Enum=oauth2-proxy;grafana;envoy-gateway;env
+type SecretProfile string
+
+// Secret profiles.
+const (
+	// SecretProfileOAuth2Proxy: client-id, client-secret and cookie-secret (32 random
+	// bytes, generated once), as the oauth2-proxy Helm chart's existingSecret reads them,
+	// plus oidc-issuer-url, login-url, redeem-url, profile-url, oidc-jwks-url and scope.
+	SecretProfileOAuth2Proxy SecretProfile = "oauth2-proxy"
+	// SecretProfileGrafana: Grafana's generic OAuth settings as GF_AUTH_GENERIC_OAUTH_*
+	// environment variables, for envFrom.
+	SecretProfileGrafana SecretProfile = "grafana"
+	// SecretProfileEnvoyGateway: client-id and client-secret, the keys an Envoy Gateway
+	// SecurityPolicy's oidc.clientIDRef and oidc.clientSecret read.
+	SecretProfileEnvoyGateway SecretProfile = "envoy-gateway"
+	// SecretProfileEnv: a dotenv-style key set (OAUTH_CLIENT_ID, OAUTH_TOKEN_ENDPOINT,
+	// ...), for envFrom.
+	SecretProfileEnv SecretProfile = "env"
+)
+
+// SecretTemplate shapes the output Secret, after external-secrets' template (engine
+// v2): a type, labels and annotations, and data whose values are Go text/template.
+// See docs/secret-templates.md for the variables, the functions and the profiles.
+// +kubebuilder:validation:XValidation:rule="has(self.profile) || has(self.data)",message="secretTemplate needs profile, data, or both"
+type SecretTemplate struct {
+	// profile fills data with the keys a common consumer reads: oauth2-proxy,
+	// grafana, envoy-gateway or env. A key in data wins over the profile's key of the
+	// same name.
+	// +optional
+	Profile SecretProfile `json:"profile,omitempty"`
+
+	// type is the Secret's type; Opaque when absent. A type of Kubernetes' own must get
+	// the keys it requires from data (kubernetes.io/basic-auth: username or password).
+	// Kubernetes never changes a Secret's type, so a new type needs a new
+	// spec.secretRef.name in the same edit.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self == 'Opaque' || self in ['kubernetes.io/basic-auth', 'kubernetes.io/ssh-auth', 'kubernetes.io/tls', 'kubernetes.io/dockerconfigjson'] || !self.contains('kubernetes.io/')",message="secretTemplate.type must be Opaque, a kubernetes.io type with keys (basic-auth, ssh-auth, tls, dockerconfigjson) or your own"
+	Type string `json:"type,omitempty"`
+
+	// metadata holds labels and annotations for the Secret, for example the ones
+	// Reloader or a backup tool looks for.
+	// +optional
+	Metadata *SecretTemplateMetadata `json:"metadata,omitempty"`
+
+	// data maps each Secret key to a Go text/template rendered with the variables
+	// .ClientID, .ClientSecret, .PreviousClientSecret (only during a rotation overlap),
+	// .AccountID, .Issuer, .AuthorizationEndpoint, .TokenEndpoint, .RevocationEndpoint,
+	// .UserinfoEndpoint, .EndSessionEndpoint, .JWKSURI, .DiscoveryURL, .Scopes,
+	// .RedirectURIs and .ClientName, and the functions lower, upper, trim, trimPrefix,
+	// trimSuffix, replace, contains, hasPrefix, hasSuffix, default, indent, nindent,
+	// join, quote, squote, b64enc, toJson and stableRandom "name" (32 random bytes,
+	// base64url, generated once and kept). There is no access to the environment,
+	// files, the network or other Secrets. client_id, client_secret and
+	// previous_client_secret are the operator's own keys.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=32
+	// +kubebuilder:validation:XValidation:rule="self.all(k, size(k) <= 253 && k.matches('^[-._a-zA-Z0-9]+$') && k != '.' && k != '..' && !k.startsWith('..'))",message="secretTemplate.data keys must be valid Secret keys: letters, digits, -, _ and . (not . or ..), at most 253"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, !(k in ['client_id', 'client_secret', 'previous_client_secret']) && !k.startsWith('stable-random.'))",message="secretTemplate.data may not set client_id, client_secret, previous_client_secret or stable-random.* keys: the operator keeps its record of the secrets there"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, size(self[k]) <= 8192)",message="each secretTemplate.data template is at most 8192 characters"
+	Data map[string]string `json:"data,omitempty"`
+}
+
+// SecretTemplateMetadata is added to the output Secret's metadata. Removing an entry
+// removes it from the Secret.
+type SecretTemplateMetadata struct {
+	// labels for the Secret. Keys under cloudflare.oauth-operator.dev/ and
+	// app.kubernetes.io/managed-by are the operator's.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=32
+	// +kubebuilder:validation:XValidation:rule="self.all(k, !k.startsWith('cloudflare.oauth-operator.dev/') && k != 'app.kubernetes.io/managed-by')",message="secretTemplate.metadata.labels may not set cloudflare.oauth-operator.dev/* or app.kubernetes.io/managed-by: the operator sets them"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, size(k) <= 317 && k.matches('^([a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$') && size(self[k]) <= 63)",message="secretTemplate.metadata.labels must have valid label keys and values of at most 63 characters"
+	Labels map[string]string `json:"labels,omitempty"`
+
+	// annotations for the Secret. Keys under cloudflare.oauth-operator.dev/ are the
+	// operator's.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=32
+	// +kubebuilder:validation:XValidation:rule="self.all(k, !k.startsWith('cloudflare.oauth-operator.dev/'))",message="secretTemplate.metadata.annotations may not set cloudflare.oauth-operator.dev/*: the operator sets them"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, size(k) <= 317 && k.matches('^([a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$') && size(self[k]) <= 4096)",message="secretTemplate.metadata.annotations must have valid annotation keys and values of at most 4096 characters"
+	Annotations map[string]string `json:"annotations,omitempty"`
 }
 
 // SecretRotation declares when the client secret is rotated.

@@ -102,7 +102,7 @@ var _ = Describe("OAuthClient admission", func() {
 			Expect(k8sClient.Create(ctx(), u)).To(Succeed(), "sample %s must be accepted", filepath.Base(f))
 			kinds[u.GetKind()]++
 		}
-		Expect(kinds).To(HaveKeyWithValue("OAuthClient", 3))
+		Expect(kinds).To(HaveKeyWithValue("OAuthClient", 4))
 		Expect(kinds).To(HaveKeyWithValue("Secret", 1))
 	})
 
@@ -216,7 +216,64 @@ var _ = Describe("OAuthClient admission", func() {
 		Entry("Observe with deletionPolicy Delete", all(set("clientID", "a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4"), set("managementPolicy", "Observe"), set("deletionPolicy", "Delete")),
 			"spec.deletionPolicy: Forbidden: deletionPolicy Delete needs managementPolicy Manage"),
 		Entry("overlong rotationID", set("secretRotation", map[string]any{"rotationID": strings.Repeat("r", 64)}), "spec.secretRotation.rotationID: Too long"),
+		Entry("an empty secretTemplate", set("secretTemplate", map[string]any{}), "secretTemplate needs profile, data, or both"),
+		Entry("an unknown profile", set("secretTemplate", map[string]any{"profile": "nginx"}), `spec.secretTemplate.profile: Unsupported value: "nginx"`),
+		Entry("a key that is not a Secret key", set("secretTemplate", map[string]any{"data": map[string]any{"a/b": "x"}}), "secretTemplate.data keys must be valid Secret keys"),
+		Entry("the key ..", set("secretTemplate", map[string]any{"data": map[string]any{"..": "x"}}), "secretTemplate.data keys must be valid Secret keys"),
+		Entry("the operator's client_secret key", set("secretTemplate", map[string]any{"data": map[string]any{"client_secret": "{{ .ClientSecret }}"}}),
+			"secretTemplate.data may not set client_id, client_secret, previous_client_secret or stable-random.* keys"),
+		Entry("a stable-random key", set("secretTemplate", map[string]any{"data": map[string]any{"stable-random.cookie": "x"}}),
+			"secretTemplate.data may not set client_id, client_secret, previous_client_secret or stable-random.* keys"),
+		Entry("an overlong template", set("secretTemplate", map[string]any{"data": map[string]any{"k": strings.Repeat("x", 8193)}}), "each secretTemplate.data template is at most 8192 characters"),
+		Entry("too many keys", set("secretTemplate", map[string]any{"data": func() map[string]any {
+			m := map[string]any{}
+			for i := range 33 {
+				m[fmt.Sprintf("k%d", i)] = "x"
+			}
+			return m
+		}()}), "spec.secretTemplate.data: Too many: 33: must have at most 32 items"),
+		Entry("envoy-gateway for a public client", all(set("tokenEndpointAuthMethod", "none"), set("secretTemplate", map[string]any{"profile": "envoy-gateway"})),
+			"spec.secretTemplate.profile: Forbidden: secretTemplate profile envoy-gateway needs a client secret"),
+		Entry("a token Secret type", set("secretTemplate", map[string]any{"profile": "env", "type": "kubernetes.io/service-account-token"}), "secretTemplate.type must be Opaque"),
+		Entry("a bootstrap token type", set("secretTemplate", map[string]any{"profile": "env", "type": "bootstrap.kubernetes.io/token"}), "secretTemplate.type must be Opaque"),
+		Entry("an operator label", set("secretTemplate", map[string]any{"profile": "env", "metadata": map[string]any{"labels": map[string]any{"app.kubernetes.io/managed-by": "me"}}}),
+			"secretTemplate.metadata.labels may not set cloudflare.oauth-operator.dev/* or app.kubernetes.io/managed-by"),
+		Entry("an overlong label value", set("secretTemplate", map[string]any{"profile": "env", "metadata": map[string]any{"labels": map[string]any{"team": strings.Repeat("v", 64)}}}),
+			"secretTemplate.metadata.labels must have valid label keys and values of at most 63 characters"),
+		Entry("an invalid label key", set("secretTemplate", map[string]any{"profile": "env", "metadata": map[string]any{"labels": map[string]any{"a b": "x"}}}),
+			"secretTemplate.metadata.labels must have valid label keys"),
+		Entry("an operator annotation", set("secretTemplate", map[string]any{"profile": "env", "metadata": map[string]any{"annotations": map[string]any{"cloudflare.oauth-operator.dev/data-hash": "x"}}}),
+			"secretTemplate.metadata.annotations may not set cloudflare.oauth-operator.dev/*"),
+		Entry("an invalid annotation key", set("secretTemplate", map[string]any{"profile": "env", "metadata": map[string]any{"annotations": map[string]any{"-bad": "x"}}}),
+			"secretTemplate.metadata.annotations must have valid annotation keys"),
 	)
+
+	It("accepts every profile, data of valid Secret keys, a type and metadata", func() {
+		for i, profile := range []string{"oauth2-proxy", "grafana", "envoy-gateway", "env"} {
+			spec := validSpec()
+			spec["secretTemplate"] = map[string]any{"profile": profile}
+			Expect(k8sClient.Create(ctx(), object(ns, fmt.Sprintf("profile-%d", i), spec))).To(Succeed(), profile)
+		}
+		spec := validSpec()
+		spec["secretTemplate"] = map[string]any{
+			"profile": "oauth2-proxy",
+			"type":    "example.com/oauth-client",
+			"data": map[string]any{
+				"config.yaml": "client_id: {{ .ClientID }}\nscopes: {{ .Scopes | toJson }}",
+				"OAUTH_URL":   "{{ .TokenEndpoint }}",
+				"tls.key-1_x": "x",
+			},
+			"metadata": map[string]any{
+				"labels":      map[string]any{"app.kubernetes.io/part-of": "shop", "team": ""},
+				"annotations": map[string]any{"reloader.stakater.com/match": "true", "note": "any text: at all"},
+			},
+		}
+		Expect(k8sClient.Create(ctx(), object(ns, "everything", spec))).To(Succeed())
+		pkce := validSpec()
+		pkce["tokenEndpointAuthMethod"] = "none"
+		pkce["secretTemplate"] = map[string]any{"profile": "oauth2-proxy"}
+		Expect(k8sClient.Create(ctx(), object(ns, "pkce-proxy", pkce))).To(Succeed())
+	})
 
 	It("gives each broken rule its own line, at its field, with no CEL type-conversion error", func() {
 		spec := validSpec()
@@ -290,6 +347,17 @@ var _ = Describe("OAuthClient admission", func() {
 			Expect(update("auth", set("tokenEndpointAuthMethod", "client_secret_post"))).To(Succeed())
 			err := update("auth", set("tokenEndpointAuthMethod", "none"))
 			Expect(err).To(MatchError(ContainSubstring("tokenEndpointAuthMethod cannot switch between none and a secret method")))
+		})
+
+		It("changes secretTemplate.type only together with spec.secretRef.name", func() {
+			Expect(k8sClient.Create(ctx(), object(ns, "typed", validSpec()))).To(Succeed())
+			Expect(update("typed", set("secretTemplate", map[string]any{"profile": "env"}))).To(Succeed(), "a template of the default type")
+			err := update("typed", set("secretTemplate", map[string]any{"profile": "env", "type": "example.com/env"}))
+			Expect(err).To(MatchError(ContainSubstring("secretTemplate.type can change only together with spec.secretRef.name")))
+			Expect(update("typed", all(set("secretTemplate", map[string]any{"profile": "env", "type": "example.com/env"}), set("secretRef", map[string]any{"name": "typed-env"})))).To(Succeed())
+			err = update("typed", drop("secretTemplate"))
+			Expect(err).To(MatchError(ContainSubstring("secretTemplate.type can change only together with spec.secretRef.name")), "removing the template means Opaque again")
+			Expect(update("typed", set("secretTemplate", map[string]any{"data": map[string]any{"k": "v"}, "type": "example.com/env"}))).To(Succeed(), "the same type")
 		})
 
 		It("lets clientID be added once, then never changed or removed", func() {

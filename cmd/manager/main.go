@@ -2,6 +2,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -158,6 +159,7 @@ type operatorOptions struct {
 	defaultCredentialsUser   string
 	createSettle             time.Duration
 	issuer                   string
+	authorizationServer      string
 	maxConcurrentReconciles  int
 	requestBudget            string
 	watchNamespaces          []string
@@ -192,8 +194,13 @@ func (o *operatorOptions) bindFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.createSettle, "create-settle", 0,
 		"How long after a Create ended without a clear answer (timeout, reset, 5xx) it may still commit in Cloudflare; "+
 			"the search for its client waits that long instead of creating another. 0 means --cloudflare-api-timeout.")
+	fs.StringVar(&o.authorizationServer, "authorization-server", envOr("CLOUDFLARE_AUTHORIZATION_SERVER", ""),
+		"Base URL of the OAuth authorization server the clients are used with (env CLOUDFLARE_AUTHORIZATION_SERVER; "+
+			"default "+controller.DefaultAuthorizationServer+"): the issuer, and the base of the endpoints "+
+			"spec.secretTemplate renders (/oauth2/auth, /oauth2/token, /.well-known/jwks.json, ...). When set, it is "+
+			"also written to client Secrets without a template under the key issuer.")
 	fs.StringVar(&o.issuer, "oauth-issuer", envOr("CLOUDFLARE_OAUTH_ISSUER", ""),
-		"When set, written to every client Secret under the key issuer.")
+		"Deprecated: use --authorization-server, of which it is an alias.")
 	fs.IntVar(&o.maxConcurrentReconciles, "max-concurrent-reconciles", 4, "How many OAuthClients are reconciled in parallel.")
 	fs.StringVar(&o.requestBudget, "cloudflare-request-budget", "1080/5m",
 		"Cloudflare requests allowed per Cloudflare user per window (N/DURATION), paced client-side below "+
@@ -228,12 +235,33 @@ func (o *operatorOptions) validate() error {
 	if o.createSettle < 0 {
 		return errors.New("--create-settle must not be negative")
 	}
+	if _, _, err := o.authorizationServers(); err != nil {
+		return err
+	}
 	if creds := envCredentials(); creds != (cfapi.Credentials{}) {
 		if err := creds.Validate(); err != nil {
 			return fmt.Errorf("default credentials from the environment: %w", err)
 		}
 	}
 	return nil
+}
+
+// authorizationServers resolves --authorization-server and its deprecated alias
+// --oauth-issuer: the server's base URL, and the issuer to write to client Secrets
+// without a template. That key appears exactly when the server was named explicitly,
+// as --oauth-issuer always did, so an upgrade changes no existing Secret.
+func (o *operatorOptions) authorizationServers() (server, issuer string, err error) {
+	named, alias := strings.TrimRight(o.authorizationServer, "/"), strings.TrimRight(o.issuer, "/")
+	if named != "" && alias != "" && named != alias {
+		return "", "", errors.New("--oauth-issuer is a deprecated alias of --authorization-server: set only one")
+	}
+	issuer = cmp.Or(named, alias)
+	server = cmp.Or(issuer, controller.DefaultAuthorizationServer)
+	u, err := url.Parse(server)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return "", "", fmt.Errorf("--authorization-server %q must be an absolute http(s) URL without a query or fragment", server)
+	}
+	return server, issuer, nil
 }
 
 // setWatchNamespaces parses --watch-namespaces: a comma-separated list of namespace
@@ -321,6 +349,7 @@ func (o *operatorOptions) setupController(ctx context.Context, mgr ctrl.Manager)
 		)
 	}
 	budget, _ := controller.ParseRequestBudget(o.requestBudget) // validated before start
+	server, issuer, _ := o.authorizationServers()               // validated before start
 	r := &controller.OAuthClientReconciler{
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
@@ -336,7 +365,8 @@ func (o *operatorOptions) setupController(ctx context.Context, mgr ctrl.Manager)
 		CreateSettle:             o.createSettle,
 		SyncPeriod:               o.syncPeriod,
 		VerificationPollInterval: o.verificationPollInterval,
-		Issuer:                   o.issuer,
+		Issuer:                   issuer,
+		AuthorizationServer:      server,
 		MaxConcurrentReconciles:  o.maxConcurrentReconciles,
 		RequestBudget:            budget,
 	}

@@ -275,6 +275,10 @@ func (d *demo) startOperator(binary string) error {
 	}
 	cmd := exec.Command(binary,
 		"--cloudflare-api-url="+d.emuURL,
+		// The emulator also serves the authorization server's discovery document, so
+		// the endpoints rendered into templated Secrets (the oauth2-proxy sample) point
+		// at something that answers.
+		"--authorization-server="+strings.TrimSuffix(d.emuURL, cfemu.BasePath),
 		// Verification progress is read from the account snapshot, which is refreshed
 		// every --remote-sync-period: keep it short so the demo shows it within seconds.
 		"--remote-sync-period=5s",

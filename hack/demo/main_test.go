@@ -53,8 +53,10 @@ func TestDemoOnce(t *testing.T) {
 	text := out.String()
 	for _, want := range []string{
 		"NAME", "CLIENT ID", "VISIBILITY", "VERIFICATION", "READY", "REASON", "AGE", "ACCOUNT", "TXT RECORD",
-		"All 3 OAuthClients are Ready",
+		"All 4 OAuthClients are Ready",
 		"secret/web-app-oauth", "client_id, client_secret",
+		// The oauth2-proxy sample's Secret, as its profile renders it (names only).
+		"secret/dashboard-oauth2-proxy", "client-id, client-secret, client_id, client_secret, cookie-secret, login-url, oidc-issuer-url, oidc-jwks-url, profile-url, redeem-url, scope, stable-random.oauth2-proxy-cookie",
 		"app.example.com  TXT  \"cloudflare_oauth_client_publisher=",
 		"verification verified",
 		"kubectl --kubeconfig " + filepath.Join(dir, "kubeconfig") + " get oauthclients -o wide",

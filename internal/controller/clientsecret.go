@@ -2,7 +2,6 @@ package controller
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/cloudflare-oauth-operator/cloudflare-oauth-operator/api/v1alpha1"
 	"github.com/cloudflare-oauth-operator/cloudflare-oauth-operator/internal/cfapi"
+	"github.com/cloudflare-oauth-operator/cloudflare-oauth-operator/internal/secretrender"
 )
 
 // The client Secret is the durable record of everything about the client's secrets:
@@ -36,6 +36,9 @@ type secretChange struct {
 	previous *string
 	// annotations to set; an empty value removes the annotation.
 	annotations map[string]string
+	// random holds stable random values carried over from a renamed Secret, by name;
+	// the Secret's own win.
+	random map[string][]byte
 }
 
 // heldSecret is the client_secret the Secret holds for the bound client, or "".
@@ -272,52 +275,22 @@ func (r *OAuthClientReconciler) updateSecret(ctx context.Context, p *pass, ch se
 	return err
 }
 
-// writeSecret is one attempt of updateSecret.
+// writeSecret is one attempt of updateSecret. A template that cannot be rendered does
+// not hold back a change of the record (a new secret must land); its failure is
+// returned once the record is written, and nothing is written for it alone.
 func (r *OAuthClientReconciler) writeSecret(ctx context.Context, p *pass, ch secretChange) error {
-	obj := p.obj
 	existing, err := r.clientSecret(ctx, p)
 	if err != nil {
 		return err
 	}
-	sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: obj.Namespace, Name: obj.SecretName()}, Type: corev1.SecretTypeOpaque}
-	sameClient := existing != nil && string(existing.Data[v1alpha1.SecretKeyClientID]) == p.boundID
-	if existing != nil {
-		sec = existing.DeepCopy()
-	}
-	if !sameClient {
-		for _, k := range []string{v1alpha1.AnnotationRotationID, v1alpha1.AnnotationPreviousSecretExpiresAt, v1alpha1.AnnotationRotateSettledAt} {
-			delete(sec.Annotations, k)
-		}
-	}
-
-	data := r.secretData(p, existing, sameClient, ch)
-	if sec.Annotations == nil {
-		sec.Annotations = map[string]string{}
-	}
-	for k, v := range ch.annotations {
-		if v == "" {
-			delete(sec.Annotations, k)
-		} else {
-			sec.Annotations[k] = v
-		}
-	}
-	newSecret := r.stampNewSecret(sec, existing, data, ch)
-	if len(sec.Annotations) == 0 {
-		sec.Annotations = nil
-	}
-	sec.Data, sec.StringData = data, nil
-	if sec.Labels == nil {
-		sec.Labels = map[string]string{}
-	}
-	sec.Labels[v1alpha1.LabelManagedBy] = v1alpha1.ManagerName
-	sec.Labels[v1alpha1.LabelOAuthClient] = obj.Name
-	if err := controllerutil.SetControllerReference(obj, sec, r.Scheme()); err != nil {
+	sec, templateErr := r.desiredSecret(p, existing, ch)
+	if err := controllerutil.SetControllerReference(p.obj, sec, r.Scheme()); err != nil {
 		return err
 	}
-	obj.Status.SecretName = sec.Name
+	p.obj.Status.SecretName = sec.Name
 	if existing != nil && equality.Semantic.DeepEqual(existing, sec) {
 		p.secret = existing
-		return nil
+		return templateErr
 	}
 	done := r.secrets.beginWrite(client.ObjectKeyFromObject(sec))
 	defer done()
@@ -327,36 +300,75 @@ func (r *OAuthClientReconciler) writeSecret(ctx context.Context, p *pass, ch sec
 		err = r.Update(ctx, sec)
 	}
 	if err != nil {
-		return fmt.Errorf("writing Secret %s: %w", sec.Name, err)
+		return secretRefused(p, sec, err)
 	}
 	r.secrets.remember(sec)
 	p.secret = sec
-	if newSecret {
-		r.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, v1alpha1.EventSecretWritten, "WriteSecret", "wrote client credentials to Secret %s", sec.Name)
-	}
-	return nil
+	r.secretWritten(p, existing, sec)
+	return templateErr
 }
 
-// stampNewSecret reports whether the change brings a new client_secret and, unless the
-// change carries the issue time over (a rename), records now as when it was issued.
-func (r *OAuthClientReconciler) stampNewSecret(sec, existing *corev1.Secret, data map[string][]byte, ch secretChange) bool {
-	newSecret := data[v1alpha1.SecretKeyClientSecret] != nil &&
-		(existing == nil || string(existing.Data[v1alpha1.SecretKeyClientSecret]) != string(data[v1alpha1.SecretKeyClientSecret]))
-	if _, carried := ch.annotations[v1alpha1.AnnotationRotatedAt]; newSecret && !carried {
+// desiredSecret is the Secret as the change leaves it: the record of the bound
+// client's secrets, what consumers read next to it (present), the rotation annotations
+// and the hash of the data. Secrets and rotation records of a different client (after
+// a re-create) are dropped.
+func (r *OAuthClientReconciler) desiredSecret(p *pass, existing *corev1.Secret, ch secretChange) (*corev1.Secret, error) {
+	obj := p.obj
+	sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: obj.Namespace, Name: obj.SecretName()}, Type: corev1.SecretTypeOpaque}
+	sameClient := existing != nil && string(existing.Data[v1alpha1.SecretKeyClientID]) == p.boundID
+	if existing != nil {
+		sec = existing.DeepCopy()
+	}
+	if sec.Annotations == nil {
+		sec.Annotations = map[string]string{}
+	}
+	if !sameClient {
+		for _, k := range []string{v1alpha1.AnnotationRotationID, v1alpha1.AnnotationPreviousSecretExpiresAt, v1alpha1.AnnotationRotateSettledAt} {
+			delete(sec.Annotations, k)
+		}
+	}
+	for k, v := range ch.annotations {
+		if v == "" {
+			delete(sec.Annotations, k)
+		} else {
+			sec.Annotations[k] = v
+		}
+	}
+	templateErr := r.present(p, sec, existing, r.secretData(p, existing, sameClient, ch), ch)
+	if _, carried := ch.annotations[v1alpha1.AnnotationRotatedAt]; newSecretIn(existing, sec) && !carried {
 		sec.Annotations[v1alpha1.AnnotationRotatedAt] = r.now().UTC().Format(time.RFC3339)
 	}
-	return newSecret
+	sec.Annotations[v1alpha1.AnnotationDataHash] = secretrender.Hash(sec.Data)
+	sec.StringData = nil
+	if sec.Labels == nil {
+		sec.Labels = map[string]string{}
+	}
+	sec.Labels[v1alpha1.LabelManagedBy] = v1alpha1.ManagerName
+	sec.Labels[v1alpha1.LabelOAuthClient] = obj.Name
+	return sec, templateErr
 }
 
-// secretData is the data the client Secret must hold after the change.
+// newSecretIn reports whether sec holds a client_secret existing does not.
+func newSecretIn(existing, sec *corev1.Secret) bool {
+	secret := sec.Data[v1alpha1.SecretKeyClientSecret]
+	return secret != nil && (existing == nil || string(existing.Data[v1alpha1.SecretKeyClientSecret]) != string(secret))
+}
+
+// secretWritten records a write users should hear of: a new secret, or a Secret
+// re-rendered from its template.
+func (r *OAuthClientReconciler) secretWritten(p *pass, existing, sec *corev1.Secret) {
+	switch {
+	case newSecretIn(existing, sec):
+		r.Recorder.Eventf(p.obj, nil, corev1.EventTypeNormal, v1alpha1.EventSecretWritten, "WriteSecret", "wrote client credentials to Secret %s", sec.Name)
+	case existing != nil && p.obj.Spec.SecretTemplate != nil && existing.Annotations[v1alpha1.AnnotationDataHash] != sec.Annotations[v1alpha1.AnnotationDataHash]:
+		r.Recorder.Eventf(p.obj, nil, corev1.EventTypeNormal, v1alpha1.EventSecretWritten, "WriteSecret", "rendered Secret %s from spec.secretTemplate", sec.Name)
+	}
+}
+
+// secretData is the record the client Secret must hold after the change:
+// client_id, client_secret and previous_client_secret.
 func (r *OAuthClientReconciler) secretData(p *pass, existing *corev1.Secret, sameClient bool, ch secretChange) map[string][]byte {
-	data := map[string][]byte{
-		v1alpha1.SecretKeyClientID:  []byte(p.boundID),
-		v1alpha1.SecretKeyAccountID: []byte(p.accountID()),
-	}
-	if r.Issuer != "" {
-		data[v1alpha1.SecretKeyIssuer] = []byte(r.Issuer)
-	}
+	data := map[string][]byte{v1alpha1.SecretKeyClientID: []byte(p.boundID)}
 	if p.remote.TokenEndpointAuthMethod == cfapi.AuthMethodNone {
 		return data // public clients have no secret
 	}

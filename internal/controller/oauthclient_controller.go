@@ -79,8 +79,13 @@ type OAuthClientReconciler struct {
 	// RequestTimeout is the Cloudflare HTTP client's timeout: the longest a Create can
 	// have been in flight.
 	RequestTimeout time.Duration
-	// Issuer, when set, is written to the client Secret under "issuer".
+	// Issuer, when set, is written under "issuer" to client Secrets without
+	// spec.secretTemplate (set when the authorization server is named explicitly).
 	Issuer string
+	// AuthorizationServer is the base URL of the OAuth authorization server the clients
+	// are used with (--authorization-server): the issuer, and the base of the endpoints
+	// spec.secretTemplate renders. Empty means DefaultAuthorizationServer.
+	AuthorizationServer string
 	// MaxConcurrentReconciles bounds parallel reconciles.
 	MaxConcurrentReconciles int
 	// RequestBudget paces Cloudflare calls per Cloudflare user; zero disables pacing.
@@ -188,6 +193,9 @@ func (r *OAuthClientReconciler) reconcileNormal(ctx context.Context, p *pass) (c
 		}
 	}
 	if err := r.observe(ctx, p); err != nil {
+		return r.outcome(ctx, p, err)
+	}
+	if err := r.checkSecretTemplate(ctx, p); err != nil {
 		return r.outcome(ctx, p, err)
 	}
 

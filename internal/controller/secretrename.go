@@ -61,7 +61,7 @@ func (r *OAuthClientReconciler) carrySecretOver(ctx context.Context, p *pass, ol
 	if t := old.Annotations[v1alpha1.AnnotationRotatedAt]; t != "" {
 		annotations[v1alpha1.AnnotationRotatedAt] = t // when the secret was issued, not moved
 	}
-	return r.updateSecret(ctx, p, secretChange{clientSecret: secret, previous: &previous, annotations: annotations})
+	return r.updateSecret(ctx, p, secretChange{clientSecret: secret, previous: &previous, annotations: annotations, random: randomsOf(old)})
 }
 
 // deleteRenamedSecret deletes the old Secret once the new one is in place. If the

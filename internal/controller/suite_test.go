@@ -130,6 +130,7 @@ var _ = BeforeSuite(func() {
 		RequestTimeout:           httpClient.Timeout,
 		CreateSettle:             time.Second,
 		Issuer:                   "https://dash.cloudflare.com",
+		AuthorizationServer:      srv.URL,
 		MaxConcurrentReconciles:  4,
 	}
 	ctx, cancel := context.WithCancel(context.Background())

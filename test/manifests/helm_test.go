@@ -55,7 +55,7 @@ var helmValuesCases = []helmValuesCase{
 	{
 		name:     "defaults",
 		wantArgs: []string{"--remote-sync-period=1m", "--zap-log-level=info", "--max-concurrent-reconciles=4", "--leader-election-id=cfoo-cloudflare-oauth-operator"},
-		noArgs:   []string{"--watch-namespaces", "--label-selector", "--oauth-issuer"},
+		noArgs:   []string{"--watch-namespaces", "--label-selector", "--oauth-issuer", "--authorization-server"},
 		check: func(t *testing.T, dep *appsv1.Deployment) {
 			if got := dep.Spec.Template.Spec.Containers[0].Image; got != "ghcr.io/cloudflare-oauth-operator/cloudflare-oauth-operator:0.1.0" {
 				t.Errorf("image %q: want the published repository with the appVersion tag", got)
@@ -181,6 +181,11 @@ var helmValuesCases = []helmValuesCase{
 		wantArgs: []string{"--metrics-secure=false", "--metrics-bind-address=:8080"},
 	},
 	{
+		name:     "authorization server, and its deprecated alias",
+		values:   map[string]any{"authorizationServer": "https://dash.staging.cloudflare.com", "oauthIssuer": "https://dash.staging.cloudflare.com"},
+		wantArgs: []string{"--authorization-server=https://dash.staging.cloudflare.com", "--oauth-issuer=https://dash.staging.cloudflare.com"},
+	},
+	{
 		name:     "extra args",
 		values:   map[string]any{"extraArgs": []any{"--cloudflare-api-timeout=10s"}},
 		wantArgs: []string{"--cloudflare-api-timeout=10s"},
@@ -265,6 +270,7 @@ func TestHelmSchema(t *testing.T) {
 		"no concurrency":         {"maxConcurrentReconciles": 0},
 		"bad budget":             {"cloudflareRequestBudget": "1000"},
 		"bad credentials Secret": {"credentials": map[string]any{"secretName": "Not A Name"}},
+		"bad authorization URL":  {"authorizationServer": "dash.cloudflare.com"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			if _, err := renderChart(releaseName, values); err == nil {

@@ -255,6 +255,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveControl(w, r, strings.TrimPrefix(p, controlPrefix))
 		return
 	}
+	if serveDiscovery(w, r) {
+		return
+	}
 	s.serveAPI(w, r)
 }
 

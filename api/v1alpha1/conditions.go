@@ -17,6 +17,10 @@ const (
 	// ConditionPromoted is present when spec.visibility is public: True once Cloudflare
 	// made the client public, False with the reason it cannot be yet.
 	ConditionPromoted = "Promoted"
+	// ConditionVerificationRecordPublished is present when the operator publishes the
+	// verification record (spec.verification.publish CloudflareDNS or ExternalDNS):
+	// True with the record's ID or the DNSEndpoint's name, False with what stops it.
+	ConditionVerificationRecordPublished = "VerificationRecordPublished"
 )
 
 // Condition reasons. They are CamelCase and stable: alerts and scripts may match on them.
@@ -65,6 +69,26 @@ const (
 	// over the 1 MiB a Secret holds, a key that would be empty). The message names the
 	// key and the parser's message, never a value; nothing is written until it is fixed.
 	ReasonInvalidSecretTemplate = "InvalidSecretTemplate"
+
+	// Reasons of VerificationRecordPublished, also on Ready and Stalled when publishing
+	// fails for a reason a person must fix.
+	//
+	// ReasonRecordPublished: the record holds Cloudflare's verification text.
+	ReasonRecordPublished = "RecordPublished"
+	// ReasonNoVerificationRecord: Cloudflare has given no verification text yet.
+	ReasonNoVerificationRecord = "NoVerificationRecord"
+	// ReasonZoneNotFound: no zone the DNS credentials can see holds the client URI host
+	// (or spec.verification.cloudflareDNS.zoneID names one they cannot see).
+	ReasonZoneNotFound = "ZoneNotFound"
+	// ReasonDNSForbidden: Cloudflare refused a DNS call; the message names the missing
+	// permission.
+	ReasonDNSForbidden = "DNSForbidden"
+	// ReasonDNSEndpointCRDMissing: publish ExternalDNS, but external-dns's DNSEndpoint
+	// CRD is not installed.
+	ReasonDNSEndpointCRDMissing = "DNSEndpointCRDMissing"
+	// ReasonDNSEndpointConflict: a DNSEndpoint of the name this object would use exists
+	// and is not owned by it.
+	ReasonDNSEndpointConflict = "DNSEndpointConflict"
 
 	// Reasons of ClientURIVerified: the verification status in CamelCase, plus NoClientURI.
 	ReasonVerificationPending      = "Pending"

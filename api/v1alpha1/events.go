@@ -48,6 +48,20 @@ const (
 	EventVerificationRestarted = "VerificationRestarted"
 	// EventVerificationRestartSkipped: a restart was asked for a host already verified.
 	EventVerificationRestartSkipped = "VerificationRestartSkipped"
+	// EventVerificationRecordPublished: the operator published the verification record
+	// (a Cloudflare DNS record or a DNSEndpoint).
+	EventVerificationRecordPublished = "VerificationRecordPublished"
+	// EventVerificationRecordReplaced: the verification text changed (a restarted
+	// verification, a new host); the operator published the new record and deleted its
+	// old one.
+	EventVerificationRecordReplaced = "VerificationRecordReplaced"
+	// EventVerificationRecordDeleted: the operator deleted its verification record (the
+	// object went away with deletionPolicy Delete, or publishing was switched off).
+	EventVerificationRecordDeleted = "VerificationRecordDeleted"
+	// EventVerificationRecordNotDeleted (Warning): the object went away but its
+	// verification record could not be deleted; the message says why. A leftover TXT
+	// record is harmless, so the deletion is not held for it.
+	EventVerificationRecordNotDeleted = "VerificationRecordNotDeleted"
 	// EventDeleted: the Cloudflare client was deleted with the object.
 	EventDeleted = "Deleted"
 	// EventClientNotDeleted (Warning): the object went away but the Cloudflare client was

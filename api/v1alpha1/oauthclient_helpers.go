@@ -43,6 +43,14 @@ func (o *OAuthClient) OrphanOnDelete() bool {
 	return o.EffectiveDeletionPolicy() == DeletionPolicyOrphan
 }
 
+// PublishMode is spec.verification.publish, Manual when absent.
+func (o *OAuthClient) PublishMode() PublishMode {
+	if v := o.Spec.Verification; v != nil && v.Publish != "" {
+		return v.Publish
+	}
+	return PublishManual
+}
+
 // AdoptedClientID is spec.clientID, or "" when the operator creates the client.
 func (o *OAuthClient) AdoptedClientID() string {
 	if o.Spec.ClientID == nil {

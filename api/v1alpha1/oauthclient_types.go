@@ -68,6 +68,70 @@ const (
 	ManagementPolicyObserve ManagementPolicy = "Observe"
 )
 
+// PublishMode says who publishes the DNS TXT record that verifies the client URI host.
+// +kubebuilder:validation:Enum=Manual;CloudflareDNS;ExternalDNS
+type PublishMode string
+
+// Publish modes.
+const (
+	// PublishManual: a person publishes status.verificationRecord.
+	PublishManual PublishMode = "Manual"
+	// PublishCloudflareDNS: the operator creates the record through Cloudflare's DNS API.
+	PublishCloudflareDNS PublishMode = "CloudflareDNS"
+	// PublishExternalDNS: the operator writes a DNSEndpoint for external-dns.
+	PublishExternalDNS PublishMode = "ExternalDNS"
+)
+
+// Verification says how the DNS TXT record that lets Cloudflare verify the client URI
+// host gets published.
+// +kubebuilder:validation:XValidation:rule="!has(self.cloudflareDNS) || (has(self.publish) && self.publish == 'CloudflareDNS')",message="cloudflareDNS applies only with publish: CloudflareDNS",fieldPath=".cloudflareDNS",reason=FieldValueForbidden
+// +kubebuilder:validation:XValidation:rule="!has(self.externalDNS) || (has(self.publish) && self.publish == 'ExternalDNS')",message="externalDNS applies only with publish: ExternalDNS",fieldPath=".externalDNS",reason=FieldValueForbidden
+type Verification struct {
+	// publish is who publishes the record in status.verificationRecord: Manual (a
+	// person; the default), CloudflareDNS (the operator, through Cloudflare's DNS API,
+	// in the zone that holds the client URI host) or ExternalDNS (the operator writes a
+	// DNSEndpoint, and external-dns publishes it). The record is kept while the client
+	// lives, and removed with the object when deletionPolicy is Delete.
+	// +optional
+	// +kubebuilder:default=Manual
+	Publish PublishMode `json:"publish,omitempty"`
+
+	// cloudflareDNS configures publish: CloudflareDNS.
+	// +optional
+	CloudflareDNS *CloudflareDNSPublishing `json:"cloudflareDNS,omitempty"`
+
+	// externalDNS configures publish: ExternalDNS.
+	// +optional
+	ExternalDNS *ExternalDNSPublishing `json:"externalDNS,omitempty"`
+}
+
+// CloudflareDNSPublishing configures publication through Cloudflare's DNS API.
+type CloudflareDNSPublishing struct {
+	// zoneID is the 32-character hexadecimal ID of the zone that holds the client URI
+	// host. When absent, the operator looks the zone up by name, walking up from the host
+	// (that needs Zone → Zone → Read on the zone; a token limited to one zone usually
+	// cannot look zones up by name, so give it the zone ID).
+	// +optional
+	// +kubebuilder:validation:Pattern=`^[0-9a-f]{32}$`
+	ZoneID string `json:"zoneID,omitempty"`
+
+	// credentialsRef names a Secret in this namespace with the Cloudflare credentials
+	// for DNS (keys as for spec.credentialsRef): a token with Zone → DNS → Edit (and
+	// Zone → Zone → Read unless zoneID is set). When absent, the client's own
+	// credentials are used. Its calls share the per-user request budget.
+	// +optional
+	CredentialsRef *CredentialsSecretReference `json:"credentialsRef,omitempty"`
+}
+
+// ExternalDNSPublishing configures publication through an external-dns DNSEndpoint.
+type ExternalDNSPublishing struct {
+	// recordTTL is the record's TTL in seconds. When absent, external-dns decides.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=86400
+	RecordTTL *int64 `json:"recordTTL,omitempty"`
+}
+
 // CredentialsSecretReference names the Secret, in the namespace of the OAuthClient,
 // that holds the Cloudflare credentials the operator reads.
 type CredentialsSecretReference struct {
@@ -114,6 +178,8 @@ type OutputSecretReference struct {
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.tokenEndpointAuthMethod) || !has(self.tokenEndpointAuthMethod) || (oldSelf.tokenEndpointAuthMethod == 'none') == (self.tokenEndpointAuthMethod == 'none')",message="tokenEndpointAuthMethod cannot switch between none and a secret method (Cloudflare refuses it); create a new OAuthClient instead",fieldPath=".tokenEndpointAuthMethod",reason=FieldValueForbidden
 // +kubebuilder:validation:XValidation:rule="!has(self.secretRotation) || !has(self.tokenEndpointAuthMethod) || self.tokenEndpointAuthMethod != 'none'",message="secretRotation is not available with tokenEndpointAuthMethod none: public PKCE clients have no secret",fieldPath=".secretRotation",reason=FieldValueForbidden
 // +kubebuilder:validation:XValidation:rule="!has(self.optionalScopes) || (has(self.scopes) && self.optionalScopes.all(s, s in self.scopes))",message="every optionalScopes entry must also be listed in scopes",fieldPath=".optionalScopes",reason=FieldValueInvalid
+// +kubebuilder:validation:XValidation:rule="!has(self.verification) || !has(self.verification.publish) || self.verification.publish == 'Manual' || has(self.clientURI)",message="verification.publish needs clientURI: the record verifies the client URI host",fieldPath=".verification.publish",reason=FieldValueInvalid
+// +kubebuilder:validation:XValidation:rule="!has(self.verification) || !has(self.verification.publish) || self.verification.publish == 'Manual' || !has(self.managementPolicy) || self.managementPolicy != 'Observe'",message="verification.publish other than Manual needs managementPolicy Manage: an observed client is never written to",fieldPath=".verification.publish",reason=FieldValueForbidden
 // +kubebuilder:validation:XValidation:rule="!has(self.managementPolicy) || self.managementPolicy != 'Observe' || !has(self.deletionPolicy) || self.deletionPolicy != 'Delete'",message="deletionPolicy Delete needs managementPolicy Manage: the operator never writes to an observed client, so it never deletes one",fieldPath=".deletionPolicy",reason=FieldValueForbidden
 // +kubebuilder:validation:XValidation:rule="!has(self.secretTemplate) || !has(self.secretTemplate.profile) || self.secretTemplate.profile != 'envoy-gateway' || !has(self.tokenEndpointAuthMethod) || self.tokenEndpointAuthMethod != 'none'",message="secretTemplate profile envoy-gateway needs a client secret, and a public client (tokenEndpointAuthMethod none) has none: Envoy's OAuth2 filter requires one",fieldPath=".secretTemplate.profile",reason=FieldValueForbidden
 // +kubebuilder:validation:XValidation:rule="(has(self.secretTemplate) && has(self.secretTemplate.type) ? self.secretTemplate.type : 'Opaque') == (has(oldSelf.secretTemplate) && has(oldSelf.secretTemplate.type) ? oldSelf.secretTemplate.type : 'Opaque') || has(self.secretRef) != has(oldSelf.secretRef) || (has(self.secretRef) && self.secretRef.name != oldSelf.secretRef.name)",message="secretTemplate.type can change only together with spec.secretRef.name: Kubernetes never changes a Secret's type",fieldPath=".secretTemplate",reason=FieldValueForbidden
@@ -275,6 +341,11 @@ type OAuthClientSpec struct {
 	// +optional
 	// +kubebuilder:validation:XValidation:rule="oldSelf != 'public' || self == 'public'",message="visibility cannot change from public back to private: promotion to public is permanent in Cloudflare"
 	Visibility *Visibility `json:"visibility,omitempty"`
+
+	// verification says how the DNS TXT record that verifies the client URI host is
+	// published: by a person (the default), through Cloudflare DNS, or by external-dns.
+	// +optional
+	Verification *Verification `json:"verification,omitempty"`
 
 	// secretRotation rotates the client secret declaratively, keeping the previous
 	// secret valid for an overlap window so consumers can switch without an outage.
@@ -480,6 +551,26 @@ type DNSRecord struct {
 	// verification text, prefix included.
 	// +optional
 	Content string `json:"content,omitempty"`
+	// publication is where the operator published the record; absent when a person
+	// publishes it (spec.verification.publish Manual).
+	// +optional
+	Publication *RecordPublication `json:"publication,omitempty"`
+}
+
+// RecordPublication is where the operator published the verification record.
+type RecordPublication struct {
+	// publish is the mode the record was published with: CloudflareDNS or ExternalDNS.
+	// +optional
+	Publish PublishMode `json:"publish,omitempty"`
+	// zoneID is the Cloudflare zone that holds the record (CloudflareDNS).
+	// +optional
+	ZoneID string `json:"zoneID,omitempty"`
+	// recordID is the Cloudflare DNS record's ID (CloudflareDNS).
+	// +optional
+	RecordID string `json:"recordID,omitempty"`
+	// dnsEndpoint is the name of the DNSEndpoint in this namespace (ExternalDNS).
+	// +optional
+	DNSEndpoint string `json:"dnsEndpoint,omitempty"`
 }
 
 // OAuthClientStatus is the observed state of the Cloudflare OAuth client.

@@ -235,7 +235,16 @@ func readManifest(name string, into any) error {
 // client the adoption sample refers to, and returns the one token it accepts.
 func (d *demo) startEmulator() (string, error) {
 	token := "demo-" + randomHex(12)
-	emu := cfemu.New(cfemu.Options{Tokens: map[string][]string{token: {sampleAccount}}, VerifyAfter: d.opts.verifyAfter})
+	// The samples' hosts lie in the zone example.com, which the demo token may edit: the
+	// web-app sample's verification record is published there by the operator, and the
+	// emulator verifies a host only once its record is in the zone.
+	emu := cfemu.New(cfemu.Options{
+		Tokens:         map[string][]string{token: {sampleAccount}},
+		VerifyAfter:    d.opts.verifyAfter,
+		Zones:          []cfemu.ZoneSpec{{Name: "example.com", AccountID: sampleAccount}},
+		DNS:            map[string]cfemu.DNSPermissions{token: cfemu.DNSEditor()},
+		DNSPropagation: d.opts.verifyAfter,
+	})
 	if _, err := emu.SeedClient(sampleAccount, cfapi.OAuthClient{
 		ClientID:                adoptedClientID,
 		ClientName:              "Legacy dashboard client",
@@ -409,10 +418,15 @@ func (d *demo) report(ctx context.Context) error {
 		if v := o.Status.ClientURIVerification; v != nil {
 			state = v.Status
 		}
-		fmt.Fprintf(&records, "  %s (%s, verification %s):\n    %s  %s  %q\n", o.Name, derefOr(o.Spec.ClientURI), state, rec.Name, rec.Type, rec.Content)
+		by := "to publish by hand"
+		if pub := rec.Publication; pub != nil {
+			by = fmt.Sprintf("published by the operator: %s", publishedAt(pub))
+		}
+		fmt.Fprintf(&records, "  %s (%s, verification %s, visibility %s):\n    %s  %s  %q\n    %s\n",
+			o.Name, derefOr(o.Spec.ClientURI), state, o.Status.Visibility, rec.Name, rec.Type, rec.Content, by)
 	}
 	if records.Len() > 0 {
-		d.printf("\nDNS TXT record to publish, so that Cloudflare verifies the client URI host:\n%s", records.String())
+		d.printf("\nDNS TXT records with which Cloudflare verifies the client URI hosts:\n%s", records.String())
 	}
 
 	if d.opts.once {
@@ -524,4 +538,12 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// publishedAt says where the operator published a verification record.
+func publishedAt(pub *v1alpha1.RecordPublication) string {
+	if pub.Publish == v1alpha1.PublishExternalDNS {
+		return "DNSEndpoint " + pub.DNSEndpoint
+	}
+	return fmt.Sprintf("TXT record %s in zone %s", pub.RecordID, pub.ZoneID)
 }

@@ -58,12 +58,18 @@ func TestDemoOnce(t *testing.T) {
 		// The oauth2-proxy sample's Secret, as its profile renders it (names only).
 		"secret/dashboard-oauth2-proxy", "client-id, client-secret, client_id, client_secret, cookie-secret, login-url, oidc-issuer-url, oidc-jwks-url, profile-url, redeem-url, scope, stable-random.oauth2-proxy-cookie",
 		"app.example.com  TXT  \"cloudflare_oauth_client_publisher=",
-		"verification verified",
+		// web-app goes public with no manual step: published, verified, promoted.
+		"web-app (https://app.example.com, verification verified, visibility public)",
+		"published by the operator: TXT record ",
 		"kubectl --kubeconfig " + filepath.Join(dir, "kubeconfig") + " get oauthclients -o wide",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("the output lacks %q", want)
 		}
+	}
+	// The final table shows web-app public.
+	if !regexp.MustCompile(`(?m)^web-app\s+[0-9a-f]{32}\s+public\s+Verified\s+True\s`).MatchString(text) {
+		t.Error("the final table does not show web-app public and verified")
 	}
 	// The emulator's secrets start with cfoauth_; none may be printed.
 	if strings.Contains(text, "cfoauth_") {

@@ -102,6 +102,7 @@ func (r *OAuthClientReconciler) deleteRemote(ctx context.Context, p *pass) error
 		}
 		return err
 	}
+	r.unpublishOnDelete(ctx, p)
 	if err := p.api.DeleteOAuthClient(ctx, p.accountID(), p.boundID); err != nil && !cfapi.IsNotFound(err) {
 		return classify(opDelete, err)
 	}

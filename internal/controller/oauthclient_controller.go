@@ -51,6 +51,7 @@ import (
 
 	"github.com/cloudflare-oauth-operator/cloudflare-oauth-operator/api/v1alpha1"
 	"github.com/cloudflare-oauth-operator/cloudflare-oauth-operator/internal/cfapi"
+	"github.com/cloudflare-oauth-operator/cloudflare-oauth-operator/internal/dns"
 )
 
 // OAuthClientReconciler reconciles OAuthClient objects.
@@ -97,6 +98,8 @@ type OAuthClientReconciler struct {
 	secrets   *secretStore
 	claims    *claimStore
 	usage     *usageTracker
+	zones     *dns.Zones
+	records   *dns.Records
 	now       func() time.Time
 }
 
@@ -138,6 +141,12 @@ type pass struct {
 	prevVerification v1alpha1.ClientURIVerification
 	// prevRecord is the verification record's content before this pass.
 	prevRecord string
+	// prevRecordHost is the verification record's name before this pass, and
+	// prevPublication where the operator had published it.
+	prevRecordHost  string
+	prevPublication *v1alpha1.RecordPublication
+	// publication is where the record is published after this pass.
+	publication *v1alpha1.RecordPublication
 	// secretUnknown means the Secret carries no client_secret and we cannot get one
 	// without a rotation the user has not asked for (an adopted client).
 	secretUnknown bool
@@ -165,6 +174,9 @@ func (r *OAuthClientReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 		p.prevVerification = *v
 	}
 	p.prevRecord = recordContent(obj)
+	if rec := obj.Status.VerificationRecord; rec != nil {
+		p.prevRecordHost, p.prevPublication = rec.Name, rec.Publication.DeepCopy()
+	}
 
 	var res ctrl.Result
 	var err error
@@ -218,6 +230,9 @@ func (r *OAuthClientReconciler) reconcileNormal(ctx context.Context, p *pass) (c
 	}
 	if err == nil && !p.obj.Observing() {
 		err = r.reconcileRotation(ctx, p)
+	}
+	if err == nil && !p.obj.Observing() {
+		err = r.publishVerificationRecord(ctx, p)
 	}
 	if err != nil {
 		return r.outcome(ctx, p, err)

@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/cloudflare-oauth-operator/cloudflare-oauth-operator/api/v1alpha1"
+	"github.com/cloudflare-oauth-operator/cloudflare-oauth-operator/internal/dns"
 )
 
 // Field indexes on OAuthClient.
@@ -100,6 +101,8 @@ func (r *OAuthClientReconciler) init(metaReader client.Reader) {
 	r.apis = newAPIClients(r.NewAPI, r.RequestBudget, now)
 	r.secrets = newSecretStore(metaReader, r.APIReader)
 	r.claims = newClaimStore(r.Client, r.APIReader, r.ClaimNamespace, now)
+	r.zones = dns.NewZones(now)
+	r.records = dns.NewRecords(now)
 	r.usage = newUsageTracker()
 }
 

@@ -27,6 +27,9 @@ func (r *OAuthClientReconciler) conclude(p *pass) ctrl.Result {
 	obj := p.obj
 	setRemoteStatus(obj, p.remote)
 	obj.Status.AccountID = p.accountID()
+	if rec := obj.Status.VerificationRecord; rec != nil {
+		rec.Publication = p.publication
+	}
 	r.recordVerificationEvents(p)
 	if !obj.Observing() {
 		obj.Status.SecretName = obj.SecretName()

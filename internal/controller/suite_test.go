@@ -103,6 +103,10 @@ var _ = BeforeSuite(func() {
 		Users:          map[string]string{testToken: "suite-user", hygieneToken: "suite-user"},
 		ReadOnlyTokens: []string{readOnlyToken},
 		Strict:         strict,
+		// The suite's token may also publish verification records; zones are added per
+		// test, so hosts outside them keep the verification timer.
+		DNS:            map[string]cfemu.DNSPermissions{testToken: cfemu.DNSEditor()},
+		DNSPropagation: 300 * time.Millisecond,
 	})
 	srv := httptest.NewServer(emu)
 	DeferCleanup(srv.Close)

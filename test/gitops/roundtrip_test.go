@@ -106,7 +106,15 @@ func startOperator(t *testing.T) client.Client {
 		t.Fatal(err)
 	}
 
-	emu := cfemu.New(cfemu.Options{Tokens: map[string][]string{testToken: nil}, VerifyAfter: time.Second})
+	// The samples' hosts lie in example.com, which the token may edit: the web-app sample
+	// publishes its verification record there and goes public.
+	emu := cfemu.New(cfemu.Options{
+		Tokens:         map[string][]string{testToken: nil},
+		VerifyAfter:    time.Second,
+		Zones:          []cfemu.ZoneSpec{{Name: "example.com"}},
+		DNS:            map[string]cfemu.DNSPermissions{testToken: cfemu.DNSEditor()},
+		DNSPropagation: time.Second,
+	})
 	if _, err := emu.SeedClient(sampleAccount, cfapi.OAuthClient{
 		ClientID: adoptedClientID, ClientName: "Legacy dashboard client",
 		RedirectURIs: []string{"https://legacy.example.com/callback"}, GrantTypes: []string{"authorization_code"},

@@ -41,12 +41,12 @@ func installs(t *testing.T) []install {
 // API group/resource -> verbs. Anything else bound to it fails the test. Secrets are
 // deleted only after a rename of spec.secretRef.name (the old one, owned by the object).
 var managerRulesAllowed = map[string][]string{
-	"/secrets":                   {"get", "list", "watch", "create", "update", "patch", "delete"},
+	"/secrets": {"get", "list", "watch", "create", "update", "patch", "delete"},
 	// spec.verification.publish ExternalDNS: the object's own DNSEndpoint.
-	"externaldns.k8s.io/dnsendpoints": {"get", "create", "update", "delete"},
-	"/events":                    {"create", "patch"},
-	"events.k8s.io/events":       {"create", "patch"},
-	"coordination.k8s.io/leases": {"get", "list", "watch", "create", "update", "patch", "delete"},
+	"externaldns.k8s.io/dnsendpoints":                       {"get", "create", "update", "delete"},
+	"/events":                                               {"create", "patch"},
+	"events.k8s.io/events":                                  {"create", "patch"},
+	"coordination.k8s.io/leases":                            {"get", "list", "watch", "create", "update", "patch", "delete"},
 	"cloudflare.oauth-operator.dev/oauthclients":            {"get", "list", "watch", "update", "patch"},
 	"cloudflare.oauth-operator.dev/oauthclients/status":     {"get", "update", "patch"},
 	"cloudflare.oauth-operator.dev/oauthclients/finalizers": {"update"},

@@ -161,7 +161,7 @@ var _ = Describe("OAuthClient controller", func() {
 		patches := requestsFor(account, "PATCH")
 		Expect(patches).To(HaveLen(1))
 		Expect(string(patches[0].Body)).To(MatchJSON(`{"redirect_uris":["https://new.example.com/cb"]}`))
-		Expect(condition(got, v1alpha1.ConditionReady).Message).To(ContainSubstring("client_id only"))
+		Expect(condition(got, v1alpha1.ConditionReady).Message).To(ContainSubstring("holds no client_secret until a rotation"))
 		sec := secretOf(ns, "adopted-oauth-client")
 		Expect(sec.Data).To(HaveKeyWithValue(v1alpha1.SecretKeyClientID, []byte(existing.ClientID)))
 		Expect(sec.Data).NotTo(HaveKey(v1alpha1.SecretKeyClientSecret))

@@ -60,7 +60,7 @@ func (r *OAuthClientReconciler) conclude(p *pass) ctrl.Result {
 	case p.rotationPending != "":
 		markReady(obj, v1alpha1.ReasonRotationPending, fmt.Sprintf("client %s matches the spec; %s", p.boundID, p.rotationPending))
 	case p.secretUnknown:
-		markReady(obj, v1alpha1.ReasonReconciled, fmt.Sprintf("client %s matches the spec; Cloudflare returns a secret only at creation, so Secret %s holds client_id only until a rotation (spec.secretRotation)", p.boundID, obj.SecretName()))
+		markReady(obj, v1alpha1.ReasonReconciled, fmt.Sprintf("client %s matches the spec; Cloudflare returns a secret only at creation, so Secret %s holds no client_secret until a rotation (spec.secretRotation)", p.boundID, obj.SecretName()))
 	default:
 		markReady(obj, v1alpha1.ReasonReconciled, fmt.Sprintf("client %s matches the spec", p.boundID))
 	}

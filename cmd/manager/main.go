@@ -373,5 +373,5 @@ func (o *operatorOptions) setupController(ctx context.Context, mgr ctrl.Manager)
 	if err := r.SetupWithManager(ctx, mgr); err != nil {
 		return err
 	}
-	return controller.RegisterObjectsCollector(mgr.GetCache())
+	return r.RegisterMetrics(mgr)
 }

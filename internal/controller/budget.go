@@ -90,6 +90,9 @@ type budget struct {
 	mu           sync.Mutex
 	blockedUntil time.Time
 	slowUntil    time.Time
+
+	// stats feeds the metrics (metrics_state.go).
+	stats budgetStats
 }
 
 func newBudget(b RequestBudget, now func() time.Time) *budget {
@@ -118,6 +121,9 @@ func (b *budget) block(d time.Duration) {
 	d = boundedWait(d, defaultRetryAfter, maxRateLimitWait)
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if !b.blockedUntil.After(b.now()) {
+		b.stats.blocks.Add(1)
+	}
 	if until := b.now().Add(d); until.After(b.blockedUntil) {
 		b.blockedUntil = until
 	}
@@ -137,6 +143,7 @@ func (b *budget) reserve(ctx context.Context) error {
 	d := res.Delay()
 	if !res.OK() || d > maxPacingWait {
 		res.Cancel()
+		b.stats.deferred.Add(1)
 		// InfDuration or a delay past the window would mean a broken rate: look again
 		// when the window turns at the latest.
 		return &rateLimitedError{wait: min(max(d, maxPacingWait), b.window), paced: true}
@@ -175,7 +182,11 @@ func (b *budget) recover() {
 // spend slows the bucket until that reset.
 func (b *budget) observe(rl *cfapi.RateLimit, err error) {
 	if retryAfter, limited := cfapi.IsRateLimited(err); limited {
+		b.stats.rateLimited.Add(1)
 		b.block(retryAfter)
+	}
+	if rl != nil {
+		b.stats.record(rl, b.now())
 	}
 	if rl == nil || rl.Reset <= 0 && rl.Remaining > 0 {
 		return

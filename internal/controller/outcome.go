@@ -31,6 +31,7 @@ import (
 //	anything else (5xx, timeout, ...)               -> Reconciling; workqueue backoff
 func (r *OAuthClientReconciler) outcome(ctx context.Context, p *pass, err error) (ctrl.Result, error) {
 	obj := p.obj
+	defer countFailure(obj) // by the Ready reason set below
 	var limited *rateLimitedError
 	if errors.As(err, &limited) && limited.paced {
 		// No durations in messages: a message that changes every pass is a status write

@@ -34,6 +34,9 @@ func (k accountKey) String() string { return k.creds + "/" + k.account }
 type accountState struct {
 	clients   map[string]cfapi.OAuthClient
 	fetchedAt time.Time
+	// listedAt is when the last successful List was sent; unlike fetchedAt, Invalidate
+	// keeps it, so a snapshot that cannot be refreshed shows its age (metrics).
+	listedAt time.Time
 	// local records our own writes, so that a List which started before a write and
 	// finished after it cannot undo that write in the snapshot (a lost Create would
 	// otherwise look like an out-of-band delete and be re-created).
@@ -127,7 +130,7 @@ func (s *Snapshots) list(ctx context.Context, key accountKey, api CloudflareAPI,
 func (s *Snapshots) replace(key accountKey, started time.Time, clients []cfapi.OAuthClient) time.Time {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	next := &accountState{clients: make(map[string]cfapi.OAuthClient, len(clients)), fetchedAt: started, local: map[string]localWrite{}}
+	next := &accountState{clients: make(map[string]cfapi.OAuthClient, len(clients)), fetchedAt: started, listedAt: started, local: map[string]localWrite{}}
 	for _, c := range clients {
 		next.clients[c.ClientID] = c
 	}

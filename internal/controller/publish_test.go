@@ -208,7 +208,7 @@ var _ = Describe("Publishing the verification record on Cloudflare DNS", func() 
 		published := condition(got, v1alpha1.ConditionVerificationRecordPublished)
 		Expect(published.Status).To(Equal(metav1.ConditionTrue))
 		Expect(published.Message).To(ContainSubstring(rec.ID))
-		Expect(eventReasons(ns, "web")).To(ContainElement(v1alpha1.EventVerificationRecordPublished))
+		Eventually(func() []string { return eventReasons(ns, "web") }).Should(ContainElement(v1alpha1.EventVerificationRecordPublished))
 		Expect(dnsCalls(cfemu.RouteCreateDNSRecord, zoneID)).To(Equal(1))
 	})
 
@@ -245,7 +245,7 @@ var _ = Describe("Publishing the verification record on Cloudflare DNS", func() 
 			ids = append(ids, r.ID)
 		}
 		Expect(ids).To(ConsistOf(spf, other))
-		Expect(eventReasons(ns, "apex")).To(ContainElement(v1alpha1.EventVerificationRecordDeleted))
+		Eventually(func() []string { return eventReasons(ns, "apex") }).Should(ContainElement(v1alpha1.EventVerificationRecordDeleted))
 	})
 
 	It("names the missing permission when the DNS token cannot write records", func() {

@@ -135,7 +135,7 @@ var _ = Describe("Hardening", func() {
 			Eventually(readyReason(ns, "late"), 30*time.Second).Should(Equal("True/" + v1alpha1.ReasonReconciled))
 			Expect(count(writes(account), routeCreate)).To(Equal(1), "the ambiguous Create was repeated")
 			Expect(emu.Clients(account)).To(HaveLen(1))
-			Expect(eventReasons(ns, "late")).To(ContainElement("CreateResumed"))
+			Eventually(func() []string { return eventReasons(ns, "late") }).Should(ContainElement("CreateResumed"))
 			id := get(ns, "late").Status.ClientID
 			Expect(emu.CheckSecret(account, id, string(secretOf(ns, "late-oauth-client").Data[v1alpha1.SecretKeyClientSecret])).Current).To(BeTrue())
 		})

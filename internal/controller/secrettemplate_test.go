@@ -210,7 +210,7 @@ var _ = Describe("Secret templates", Ordered, func() {
 		Expect(after.Data["cookie-secret"]).To(Equal(before.Data["cookie-secret"]))
 		Expect(after.Annotations[v1alpha1.AnnotationDataHash]).NotTo(Equal(before.Annotations[v1alpha1.AnnotationDataHash]))
 		Expect(writes(account)[writesBefore:]).To(BeEmpty(), "a template edit makes no Cloudflare write")
-		Expect(eventReasons(ns, "edit")).To(ContainElement(v1alpha1.EventSecretWritten))
+		Eventually(func() []string { return eventReasons(ns, "edit") }).Should(ContainElement(v1alpha1.EventSecretWritten))
 		Eventually(readyReason(ns, "edit")).Should(Equal("True/Reconciled"))
 		Expect(get(ns, "edit").Status.ObservedGeneration).To(Equal(get(ns, "edit").Generation))
 	})

@@ -272,7 +272,7 @@ var _ = Describe("OAuthClient controller", func() {
 		emu.ClearFaults()
 		waitReady(ns, "limited")
 		Expect(count(writes(account), routeCreate)).To(Equal(1))
-		Expect(eventReasons(ns, "limited")).To(ContainElement(v1alpha1.ReasonRateLimited))
+		Eventually(func() []string { return eventReasons(ns, "limited") }).Should(ContainElement(v1alpha1.ReasonRateLimited))
 	})
 
 	It("surfaces Cloudflare's 400 in the condition and does not retry until the spec changes", func() {

@@ -7,6 +7,7 @@ ETCD_VERSION ?= v3.6.16
 # Tools are pinned in go.mod (tool directives) and run through `go tool`.
 CONTROLLER_GEN ?= go tool controller-gen
 GOLANGCI_LINT ?= go tool golangci-lint
+ACTIONLINT ?= go tool actionlint
 KUBECTL ?= kubectl
 
 # Setting SHELL to bash allows bash commands to be executed by recipes.
@@ -54,8 +55,13 @@ vet: ## Run go vet against code.
 	go vet ./...
 
 .PHONY: lint
-lint: ## Run golangci-lint (pinned in go.mod).
+lint: ## Run golangci-lint and actionlint on .github/workflows (both pinned in go.mod).
 	$(GOLANGCI_LINT) run ./...
+	$(ACTIONLINT)
+
+.PHONY: observability
+observability: ## Regenerate the Grafana dashboard, the chart's copies of it and of the alerts, and docs/dashboard.svg.
+	go run ./hack/observability
 
 .PHONY: setup-envtest
 setup-envtest: ## Build kube-apiserver and etcd from source into bin/k8s (idempotent).

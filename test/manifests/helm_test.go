@@ -20,13 +20,15 @@ func TestHelmLint(t *testing.T) {
 	for name, values := range map[string]map[string]any{
 		"defaults": nil,
 		"everything on": {
-			"serviceMonitor":  map[string]any{"enabled": true},
-			"networkPolicy":   map[string]any{"enabled": true},
-			"watchNamespaces": []any{"team-a", "team-b"},
-			"labelSelector":   "shard=a",
-			"replicaCount":    1,
-			"extraEnv":        []any{map[string]any{"name": "HTTPS_PROXY", "value": "http://proxy.example.com:3128"}},
-			"image":           map[string]any{"digest": "sha256:" + strings.Repeat("0", 64)},
+			"serviceMonitor":   map[string]any{"enabled": true},
+			"prometheusRule":   map[string]any{"enabled": true, "labels": map[string]any{"release": "kube-prometheus-stack"}},
+			"grafanaDashboard": map[string]any{"enabled": true, "annotations": map[string]any{"grafana_folder": "Operators"}},
+			"networkPolicy":    map[string]any{"enabled": true},
+			"watchNamespaces":  []any{"team-a", "team-b"},
+			"labelSelector":    "shard=a",
+			"replicaCount":     1,
+			"extraEnv":         []any{map[string]any{"name": "HTTPS_PROXY", "value": "http://proxy.example.com:3128"}},
+			"image":            map[string]any{"digest": "sha256:" + strings.Repeat("0", 64)},
 		},
 	} {
 		t.Run(name, func(t *testing.T) {

@@ -123,6 +123,11 @@ bench: setup-envtest ## Run the scale benchmark (~45 min) and write bench/result
 docker-build: ## Build the manager container image (needs a Docker engine).
 	docker build -t $(IMG) .
 
+.PHONY: install-yaml
+install-yaml: ## Render config/default with image $(IMG) into bin/install.yaml, as a release attaches it.
+	@mkdir -p bin
+	go run ./hack/installyaml -image $(IMG) > bin/install.yaml
+
 ##@ Deployment
 
 ifndef ignore-not-found

@@ -95,8 +95,8 @@ func TestInstallAdmitted(t *testing.T) {
 				switch {
 				case o.GetKind() == "CustomResourceDefinition":
 					continue // installed by testenv from the same file
-				case o.GetKind() == "ServiceMonitor":
-					continue // the Prometheus Operator's CRD is not installed here
+				case o.GetKind() == "ServiceMonitor" || o.GetKind() == "PrometheusRule":
+					continue // the Prometheus Operator's CRDs are not installed here
 				}
 				if err := c.Create(ctx, o, client.FieldValidation(metav1.FieldValidationStrict)); err != nil {
 					t.Errorf("%s %s/%s: %v", o.GetKind(), o.GetNamespace(), o.GetName(), err)

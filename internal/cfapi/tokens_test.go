@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/cloudflare-oauth-operator/cloudflare-oauth-operator/internal/cfapi"
+	"github.com/cloudflare-oauth-operator/cloudflare-oauth-operator/internal/cfapi/cfemu"
 )
 
 const tokenID = "ed17574386854bf78a67040be0a770b0"
@@ -183,5 +184,60 @@ func TestVerifyTokenErrorsNeverLeakTheToken(t *testing.T) {
 			}
 			assertNoSecret(t, err)
 		}
+	}
+}
+
+// TestVerifyTokenAgainstTheEmulator runs both calls for tokens of every kind, under
+// the lenient emulator and under every strict mode, and checks the typed outcome.
+func TestVerifyTokenAgainstTheEmulator(t *testing.T) {
+	expires := epoch.Add(time.Hour)
+	ago := epoch.Add(-time.Hour)
+	type outcome struct {
+		status string // "" when the call fails
+		check  func(error) bool
+	}
+	ok := func(status string) outcome { return outcome{status: status} }
+	fails := func(check func(error) bool) outcome { return outcome{check: check} }
+	tests := []struct {
+		name         string
+		info         cfemu.TokenInfo
+		user, acct   outcome // lenient
+		huser, hacct outcome // cfemu.Harsh
+	}{
+		{"user-owned, active", cfemu.TokenInfo{ExpiresOn: &expires},
+			ok(cfapi.TokenActive), fails(cfapi.IsInvalidToken), ok(cfapi.TokenActive), fails(cfapi.IsForbidden)},
+		{"account-owned, active", cfemu.TokenInfo{AccountID: testAccount},
+			fails(cfapi.IsInvalidToken), ok(cfapi.TokenActive), fails(cfapi.IsForbidden), ok(cfapi.TokenActive)},
+		{"user-owned, disabled", cfemu.TokenInfo{Status: cfapi.TokenDisabled},
+			ok(cfapi.TokenDisabled), fails(cfapi.IsInvalidToken), fails(cfapi.IsInvalidToken), fails(cfapi.IsForbidden)},
+		{"account-owned, past expires_on", cfemu.TokenInfo{AccountID: testAccount, ExpiresOn: &ago},
+			fails(cfapi.IsInvalidToken), ok(cfapi.TokenExpired), fails(cfapi.IsForbidden), fails(cfapi.IsInvalidToken)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEmuEnv(t, func(o *cfemu.Options) { o.TokenInfo = map[string]cfemu.TokenInfo{testToken: tt.info} })
+			for _, st := range []cfemu.Strict{{}, cfemu.Harsh(1)} {
+				e.emu.SetStrict(st)
+				wantUser, wantAcct := tt.user, tt.acct
+				if st.InactiveTokenRefused {
+					wantUser, wantAcct = tt.huser, tt.hacct
+				}
+				u, errU := e.client.VerifyUserToken(t.Context())
+				a, errA := e.client.VerifyAccountToken(t.Context(), testAccount)
+				for _, c := range []struct {
+					name string
+					got  cfapi.TokenVerification
+					err  error
+					want outcome
+				}{{"user", u, errU, wantUser}, {"account", a, errA, wantAcct}} {
+					switch {
+					case c.want.check != nil && (c.err == nil || !c.want.check(c.err)):
+						t.Errorf("%s endpoint (harsh %v): %+v, %v; want a typed failure", c.name, st.InactiveTokenRefused, c.got, c.err)
+					case c.want.check == nil && (c.err != nil || c.got.Status != c.want.status || c.got.ID != e.emu.TokenID(testToken)):
+						t.Errorf("%s endpoint (harsh %v): %+v, %v; want status %s", c.name, st.InactiveTokenRefused, c.got, c.err, c.want.status)
+					}
+				}
+			}
+		})
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -45,8 +46,10 @@ func (c *credential) mayWrite(method string) bool {
 
 // authenticate accepts "Authorization: Bearer <token>" or, when no Authorization
 // header is sent, X-Auth-Email + X-Auth-Key. A token is accepted when it is in
-// Options.Tokens or Options.ReadOnlyTokens, or has DNS permissions (Options.DNS,
-// SetTokenDNS).
+// Options.Tokens or Options.ReadOnlyTokens, has DNS permissions (Options.DNS,
+// SetTokenDNS) or token info (Options.TokenInfo, SetTokenInfo); whether it is active
+// is for the caller to check (refuseInactiveLocked). An account-owned token may use its
+// own account only.
 func (s *Server) authenticate(h http.Header) (*credential, bool) {
 	if auth := h.Get("Authorization"); auth != "" {
 		scheme, token, ok := strings.Cut(auth, " ")
@@ -56,8 +59,12 @@ func (s *Server) authenticate(h http.Header) (*credential, bool) {
 		accounts, known := s.opts.Tokens[token]
 		readOnly := s.readOnly[token]
 		_, dns := s.dns.perms[token]
-		if !known && !readOnly && !dns {
+		info, hasInfo := s.tokens.info[token]
+		if !known && !readOnly && !dns && !hasInfo {
 			return nil, false
+		}
+		if info.AccountID != "" {
+			accounts = []string{info.AccountID} // within Options.Tokens' list (checkTokenInfo)
 		}
 		return &credential{user: s.userOf(token), accounts: accounts, readOnly: readOnly, oauth: known || readOnly, token: token}, true
 	}
@@ -76,6 +83,19 @@ func (s *Server) userOf(token string) string {
 		return "user:" + u
 	}
 	return "token:" + token
+}
+
+// rateLimitedLocked counts a request against cred's user and, when it is refused,
+// returns the 429 to answer.
+func (s *Server) rateLimitedLocked(cred *credential) (response, bool) {
+	retry, limited := s.limitLocked(cred)
+	if !limited {
+		return response{}, false
+	}
+	s.stats.RateLimited++
+	resp := s.errorResponse(apiError(CodeRateLimited, "Rate limited: too many requests, please wait and throttle your request speed", ""))
+	resp.header.Set("Retry-After", strconv.FormatInt(ceilSeconds(retry), 10))
+	return s.withRateHeaders(resp, cred), true
 }
 
 // window is one user's sliding rate-limit window.

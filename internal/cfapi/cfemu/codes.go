@@ -56,6 +56,11 @@ const (
 	CodeUnsupportedFilter = 12110                           // 400 a list parameter Cloudflare has but the emulator does not emulate (search, order, tag...)
 	CodeRecordPriority    = 12111                           // 400 MX priority absent or outside 0..65535
 	CodeNotProxiable      = 12112                           // 400 proxied:true on a type that cannot be proxied (MX, TXT)
+
+	// Token verification (tokens.go): Cloudflare's own codes, as live answers show them.
+	CodeInvalidAPIToken   = cfapi.CodeInvalidAPIToken       // 401 1000 "Invalid API Token": a verify endpoint does not know the token (or, by default, it has another owner)
+	CodeMissingAuthHeader = 1001                            // 400 a verify endpoint called without an Authorization header (the e-mail + key pair included)
+	CodeInvalidHeaders    = cfapi.CodeInvalidRequestHeaders // 400 6003 "Invalid request headers": an Authorization header that is not "Bearer <token>"
 )
 
 // statusOf is the one table from error code to HTTP status. CodeNoRoute is 404 except
@@ -102,6 +107,9 @@ var statusOf = map[int]int{
 	CodeUnsupportedFilter:    http.StatusBadRequest,
 	CodeRecordPriority:       http.StatusBadRequest,
 	CodeNotProxiable:         http.StatusBadRequest,
+	CodeInvalidAPIToken:      http.StatusUnauthorized,
+	CodeMissingAuthHeader:    http.StatusBadRequest,
+	CodeInvalidHeaders:       http.StatusBadRequest,
 }
 
 // strictOverride is a status that replaces statusOf's while a Strict mode is on.

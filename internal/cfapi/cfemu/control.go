@@ -64,6 +64,9 @@ func (s *Server) serveControl(w http.ResponseWriter, r *http.Request, p string) 
 	if s.serveControlDNS(c, p) {
 		return
 	}
+	if s.serveControlTokens(c, p) {
+		return
+	}
 	switch r.Method + " " + p {
 	case "GET /stats":
 		c.reply(http.StatusOK, s.Stats())

@@ -19,7 +19,6 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -56,6 +55,9 @@ const (
 	RoutePatchDNSRecord  = "PATCH /zones/{zone_id}/dns_records/{dns_record_id}"
 	RoutePutDNSRecord    = "PUT /zones/{zone_id}/dns_records/{dns_record_id}"
 	RouteDeleteDNSRecord = "DELETE /zones/{zone_id}/dns_records/{dns_record_id}"
+	// Token verification (tokens.go).
+	RouteVerifyUserToken    = "GET /user/tokens/verify"
+	RouteVerifyAccountToken = "GET /accounts/{account_id}/tokens/verify"
 	// RouteUnmatched counts requests that matched no route (answered 404/405).
 	RouteUnmatched = "(unmatched)"
 )
@@ -77,6 +79,8 @@ var methodsOf = map[string][]string{
 	tmplZone:         {http.MethodGet},
 	tmplDNSRecords:   {http.MethodGet, http.MethodPost},
 	tmplDNSRecord:    {http.MethodGet, http.MethodPatch, http.MethodPut, http.MethodDelete},
+	tmplUserVerify:   {http.MethodGet},
+	tmplAcctVerify:   {http.MethodGet},
 }
 
 var accountIDPattern = regexp.MustCompile(`^[0-9a-f]{32}$`)
@@ -134,6 +138,14 @@ type Options struct {
 	// an emulated zone waits for its TXT record before it fails. 0 means
 	// DefaultDNSVerificationTimeout (48 h, as Cloudflare); negative means never.
 	DNSVerificationTimeout time.Duration
+
+	// TokenInfo is what the verify endpoints report about a token: its id, status,
+	// expiry and owner (tokens.go). A token without an entry is active, user-owned,
+	// never expires and has an id derived from it. A disabled, expired or not yet valid
+	// token is refused by every other route. A token listed here but nowhere else is
+	// accepted by the verify endpoints only (other routes answer 403). New panics on an
+	// invalid entry.
+	TokenInfo map[string]TokenInfo
 }
 
 // Stats counts public API requests (never Go helper or control calls).
@@ -188,6 +200,7 @@ type Server struct {
 	log      []RecordedRequest
 	rays     uint64
 	dns      dnsState
+	tokens   tokenState
 }
 
 type account struct {
@@ -232,6 +245,9 @@ func New(opts Options) *Server {
 	if err := s.initDNS(); err != nil {
 		panic("cfemu.New: " + err.Error())
 	}
+	if err := s.initTokens(); err != nil {
+		panic("cfemu.New: " + err.Error())
+	}
 	s.resetLocked()
 	return s
 }
@@ -245,6 +261,7 @@ func (s *Server) resetLocked() {
 	s.stats = Stats{Requests: map[string]int{}}
 	s.log = nil
 	s.resetDNSLocked()
+	s.resetTokensLocked()
 }
 
 // ServeHTTP serves the API under BasePath and, unless disabled, the control endpoints
@@ -301,6 +318,9 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		q.tmpl, q.accountID, q.clientID = matchPath(rel)
 		if q.tmpl == "" {
 			q.tmpl, q.zoneID, q.recordID = matchZonePath(rel)
+		}
+		if q.tmpl == "" {
+			q.tmpl, q.accountID = matchTokenPath(rel)
 		}
 	} else {
 		q.path = full
@@ -371,15 +391,18 @@ func (s *Server) processLocked(q *request) response {
 // gateLocked authenticates, rate-limits, checks the account and the token's
 // permission, and then runs handle.
 func (s *Server) gateLocked(q *request, handle func(*request) response) response {
+	if isTokenTemplate(q.tmpl) {
+		return s.gateVerifyLocked(q, handle)
+	}
 	cred, ok := s.authenticate(q.header)
 	if !ok {
 		return s.withRateHeaders(s.errorResponse(apiError(CodeAuthentication, "Authentication error", "")), nil)
 	}
-	if retry, limited := s.limitLocked(cred); limited {
-		s.stats.RateLimited++
-		resp := s.errorResponse(apiError(CodeRateLimited, "Rate limited: too many requests, please wait and throttle your request speed", ""))
-		resp.header.Set("Retry-After", strconv.FormatInt(ceilSeconds(retry), 10))
-		return s.withRateHeaders(resp, cred)
+	if refused := s.refuseInactiveLocked(cred); refused != nil {
+		return s.withRateHeaders(*refused, nil)
+	}
+	if resp, limited := s.rateLimitedLocked(cred); limited {
+		return resp
 	}
 	if isZoneTemplate(q.tmpl) {
 		return s.withRateHeaders(s.gateZoneLocked(q, cred, handle), cred)
@@ -409,6 +432,9 @@ func (s *Server) gateLocked(q *request, handle func(*request) response) response
 func (s *Server) handleLocked(q *request) response {
 	if isZoneTemplate(q.tmpl) {
 		return s.handleZoneLocked(q)
+	}
+	if isTokenTemplate(q.tmpl) {
+		return s.verifyTokenLocked(q)
 	}
 	switch q.route() {
 	case RouteListClients:

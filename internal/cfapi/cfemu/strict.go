@@ -43,7 +43,25 @@ type Strict struct {
 	// to some zones (DNSPermissions.ZoneIDs). ZoneListFiltered ("" too): those zones
 	// that match; ZoneListEmpty: an empty list; ZoneListForbidden: 403 9109.
 	ZoneScopedList string `json:"zone_scoped_list,omitempty"`
+	// TokenOwnerMismatch: what a verify endpoint answers a token of another owner (an
+	// account-owned token on GET /user/tokens/verify, a user-owned one on GET
+	// /accounts/{account_id}/tokens/verify, or one owned by another account there).
+	// TokenMismatchInvalid ("" too): 401 1000 "Invalid API Token"; TokenMismatchForbidden:
+	// 403 9109; TokenMismatchNotFound: 404 7003.
+	TokenOwnerMismatch string `json:"token_owner_mismatch,omitempty"`
+	// InactiveTokenRefused: a disabled, expired or not yet valid token (TokenInfo) gets
+	// 401 1000 "Invalid API Token" from the verify endpoints instead of a 200 carrying
+	// its status, and 403 9109 "Invalid access token" from every other route instead of
+	// 401 10000.
+	InactiveTokenRefused bool `json:"inactive_token_refused,omitempty"`
 }
+
+// Values of Strict.TokenOwnerMismatch.
+const (
+	TokenMismatchInvalid   = "invalid"
+	TokenMismatchForbidden = "forbidden"
+	TokenMismatchNotFound  = "not_found"
+)
 
 // Values of Strict.ZoneScopedList.
 const (
@@ -53,13 +71,15 @@ const (
 )
 
 // Harsh returns every strict mode on (FailVerificationAfter is left to the caller,
-// since it needs a duration); ZoneScopedList is ZoneListEmpty, the silent refusal.
+// since it needs a duration); ZoneScopedList is ZoneListEmpty, the silent refusal, and
+// TokenOwnerMismatch is TokenMismatchForbidden, the answer that is not the default 401.
 func Harsh(seed int64) Strict {
-	return Strict{RotateConflictAs400: true, ShuffleOrder: true, Seed: seed, PromotionBeforePatch: true, ZoneScopedList: ZoneListEmpty}
+	return Strict{RotateConflictAs400: true, ShuffleOrder: true, Seed: seed, PromotionBeforePatch: true, ZoneScopedList: ZoneListEmpty,
+		TokenOwnerMismatch: TokenMismatchForbidden, InactiveTokenRefused: true}
 }
 
 // Validate reports a FailVerificationAfter that is negative or longer than 366 days,
-// and an unknown ZoneScopedList.
+// and an unknown ZoneScopedList or TokenOwnerMismatch.
 func (st Strict) Validate() error {
 	if st.FailVerificationAfter < 0 || st.FailVerificationAfter > maxDuration {
 		return fmt.Errorf("fail_verification_after %s is outside [0, %s]", st.FailVerificationAfter, maxDuration)
@@ -68,6 +88,12 @@ func (st Strict) Validate() error {
 	case "", ZoneListFiltered, ZoneListEmpty, ZoneListForbidden:
 	default:
 		return fmt.Errorf("zone_scoped_list %q is not %q, %q or %q", st.ZoneScopedList, ZoneListFiltered, ZoneListEmpty, ZoneListForbidden)
+	}
+	switch st.TokenOwnerMismatch {
+	case "", TokenMismatchInvalid, TokenMismatchForbidden, TokenMismatchNotFound:
+	default:
+		return fmt.Errorf("token_owner_mismatch %q is not %q, %q or %q", st.TokenOwnerMismatch,
+			TokenMismatchInvalid, TokenMismatchForbidden, TokenMismatchNotFound)
 	}
 	return nil
 }
@@ -79,13 +105,15 @@ type strictJSON struct {
 	PromotionBeforePatch  bool   `json:"promotion_before_patch,omitempty"`
 	FailVerificationAfter string `json:"fail_verification_after,omitempty"`
 	ZoneScopedList        string `json:"zone_scoped_list,omitempty"`
+	TokenOwnerMismatch    string `json:"token_owner_mismatch,omitempty"`
+	InactiveTokenRefused  bool   `json:"inactive_token_refused,omitempty"`
 }
 
 // MarshalJSON writes FailVerificationAfter as a duration string.
 func (st Strict) MarshalJSON() ([]byte, error) {
 	w := strictJSON{RotateConflictAs400: st.RotateConflictAs400, ShuffleOrder: st.ShuffleOrder, Seed: st.Seed,
 		PromotionBeforePatch: st.PromotionBeforePatch, FailVerificationAfter: durationText(st.FailVerificationAfter),
-		ZoneScopedList: st.ZoneScopedList}
+		ZoneScopedList: st.ZoneScopedList, TokenOwnerMismatch: st.TokenOwnerMismatch, InactiveTokenRefused: st.InactiveTokenRefused}
 	return json.Marshal(w)
 }
 
@@ -101,7 +129,8 @@ func (st *Strict) UnmarshalJSON(b []byte) error {
 		return err
 	}
 	*st = Strict{RotateConflictAs400: w.RotateConflictAs400, ShuffleOrder: w.ShuffleOrder, Seed: w.Seed,
-		PromotionBeforePatch: w.PromotionBeforePatch, FailVerificationAfter: d, ZoneScopedList: w.ZoneScopedList}
+		PromotionBeforePatch: w.PromotionBeforePatch, FailVerificationAfter: d, ZoneScopedList: w.ZoneScopedList,
+		TokenOwnerMismatch: w.TokenOwnerMismatch, InactiveTokenRefused: w.InactiveTokenRefused}
 	return nil
 }
 

@@ -301,7 +301,7 @@ func TestStrictFailedVerificationRestarts(t *testing.T) {
 
 func TestStrictSettingsAndControl(t *testing.T) {
 	if got, want := cfemu.Harsh(9), (cfemu.Strict{RotateConflictAs400: true, ShuffleOrder: true, Seed: 9, PromotionBeforePatch: true,
-		ZoneScopedList: cfemu.ZoneListEmpty}); got != want {
+		ZoneScopedList: cfemu.ZoneListEmpty, TokenOwnerMismatch: cfemu.TokenMismatchForbidden, InactiveTokenRefused: true}); got != want {
 		t.Errorf("Harsh(9) = %+v", got)
 	}
 	e := newEnv(t)
@@ -309,7 +309,8 @@ func TestStrictSettingsAndControl(t *testing.T) {
 	if status, got := ctl("GET", "/strict", ""); status != 200 || len(got) != 0 {
 		t.Errorf("GET /strict on a default emulator: %d %v", status, got)
 	}
-	body := `{"rotate_conflict_as_400":true,"shuffle_order":true,"seed":3,"promotion_before_patch":true,"fail_verification_after":"48h0m0s","zone_scoped_list":"empty"}`
+	body := `{"rotate_conflict_as_400":true,"shuffle_order":true,"seed":3,"promotion_before_patch":true,"fail_verification_after":"48h0m0s","zone_scoped_list":"empty",` +
+		`"token_owner_mismatch":"forbidden","inactive_token_refused":true}`
 	if status, _ := ctl("PUT", "/strict", body); status != 200 {
 		t.Fatalf("PUT /strict: %d", status)
 	}
@@ -328,6 +329,7 @@ func TestStrictSettingsAndControl(t *testing.T) {
 		`{"shuffle_orders":true}`,
 		`{"seed":"x"}`,
 		`{"zone_scoped_list":"hidden"}`,
+		`{"token_owner_mismatch":"404"}`,
 		``,
 	} {
 		if status, _ := ctl("PUT", "/strict", bad); status != 400 {

@@ -63,6 +63,8 @@ type options struct {
 	// default (the flag was not given), negative is none / never (the flag was 0).
 	dnsPropagation time.Duration
 	dnsTimeout     time.Duration
+	// tokenInfo is what the verify endpoints report about tokens (--token-info).
+	tokenInfo tokenInfoFlag
 }
 
 // parseOptions reads flags; every flag defaults to its CF_EMULATOR_* variable.
@@ -76,7 +78,7 @@ func parseOptions(args []string, getenv func(string) string) (*options, error) {
 	fs := flag.NewFlagSet("cf-emulator", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	o := &options{}
-	var verifyAfter, latency, rateLimit, strictSeed, failVerificationAfter, zoneScopedList, dnsPropagation, dnsTimeout string
+	var verifyAfter, latency, rateLimit, strictSeed, failVerificationAfter, zoneScopedList, tokenOwnerMismatch, dnsPropagation, dnsTimeout string
 	noControlDefault, err := envBool(getenv, "CF_EMULATOR_NO_CONTROL")
 	if err != nil {
 		return nil, err
@@ -100,7 +102,7 @@ func parseOptions(args []string, getenv func(string) string) (*options, error) {
 	fs.StringVar(&latency, "latency", env("CF_EMULATOR_LATENCY", "0"), "added to every API request (env CF_EMULATOR_LATENCY)")
 	fs.StringVar(&o.scopesFile, "scopes-file", env("CF_EMULATOR_SCOPES_FILE", ""), "JSON array of {id,name,category,scopes} replacing the built-in scope catalogue (env CF_EMULATOR_SCOPES_FILE)")
 	fs.BoolVar(&o.noControl, "no-control", noControlDefault, "disable the /_emulator control endpoints (env CF_EMULATOR_NO_CONTROL)")
-	strict := fs.Bool("strict", strictDefault, "play the harsher reading of every undocumented behaviour (rotate conflict 400, shuffled order, promotion judged before the PATCH, empty zone lists for zone-limited tokens) (env CF_EMULATOR_STRICT)")
+	strict := fs.Bool("strict", strictDefault, "play the harsher reading of every undocumented behaviour (rotate conflict 400, shuffled order, promotion judged before the PATCH, empty zone lists for zone-limited tokens, 403 for a token verified at the wrong owner's endpoint, inactive tokens refused by verify too) (env CF_EMULATOR_STRICT)")
 	fs.StringVar(&strictSeed, "strict-seed", env("CF_EMULATOR_STRICT_SEED", "0"), "seed of --strict's shuffled order (env CF_EMULATOR_STRICT_SEED)")
 	fs.StringVar(&failVerificationAfter, "fail-verification-after", env("CF_EMULATOR_FAIL_VERIFICATION_AFTER", "0"), "a client_uri verification still unfinished this long after it started fails, as Cloudflare's does after 48h; 0 never; hosts in a --zone use --dns-verification-timeout (env CF_EMULATOR_FAIL_VERIFICATION_AFTER)")
 	fs.Var(&o.zones, "zone", "NAME[=ZONE_ID]: a zone created at start, its id printed; a client_uri host in it is verified by its TXT record; repeatable (env CF_EMULATOR_ZONES, space-separated)")
@@ -110,6 +112,8 @@ func parseOptions(args []string, getenv func(string) string) (*options, error) {
 	fs.StringVar(&dnsPropagation, "dns-propagation", env("CF_EMULATOR_DNS_PROPAGATION", ""), "a host in a --zone is verified once its TXT record has been there this long; 0 at once (default "+cfemu.DefaultDNSPropagation.String()+") (env CF_EMULATOR_DNS_PROPAGATION)")
 	fs.StringVar(&dnsTimeout, "dns-verification-timeout", env("CF_EMULATOR_DNS_VERIFICATION_TIMEOUT", ""), "a host in a --zone without its TXT record fails this long after verification started; 0 never (default 48h) (env CF_EMULATOR_DNS_VERIFICATION_TIMEOUT)")
 	fs.StringVar(&zoneScopedList, "zone-scoped-list", env("CF_EMULATOR_ZONE_SCOPED_LIST", ""), "what GET /zones answers a token limited to some zones: filtered (its zones), empty, forbidden (default filtered; empty with --strict) (env CF_EMULATOR_ZONE_SCOPED_LIST)")
+	fs.Var(secret("token-info", &o.tokenInfo), "token-info", tokenInfoSyntax+": what the verify endpoints report about a token: STATUS active, disabled or expired, expiry, start, owning account (else user-owned) and id; a disabled, expired or not yet valid token is refused elsewhere; a token given only here may only verify; repeatable (env CF_EMULATOR_TOKEN_INFO, space-separated)")
+	fs.StringVar(&tokenOwnerMismatch, "token-owner-mismatch", env("CF_EMULATOR_TOKEN_OWNER_MISMATCH", ""), "what a verify endpoint answers a token of another owner: invalid (401 1000), forbidden (403), not_found (404) (default invalid; forbidden with --strict) (env CF_EMULATOR_TOKEN_OWNER_MISMATCH)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, usage(fs)
@@ -134,13 +138,16 @@ func parseOptions(args []string, getenv func(string) string) (*options, error) {
 	if o.rateLimit, o.rateWindow, err = parseRateLimit(rateLimit); err != nil {
 		return nil, err
 	}
-	if o.strict, err = parseStrict(*strict, strictSeed, failVerificationAfter, zoneScopedList); err != nil {
+	if o.strict, err = parseStrict(*strict, strictSeed, failVerificationAfter, zoneScopedList, tokenOwnerMismatch); err != nil {
 		return nil, err
 	}
 	if err := o.parseDNS(dnsPropagation, dnsTimeout); err != nil {
 		return nil, err
 	}
 	if err := o.checkCredentials(); err != nil {
+		return nil, err
+	}
+	if err := o.checkTokenInfo(); err != nil {
 		return nil, err
 	}
 	return o, nil
@@ -160,6 +167,7 @@ func (o *options) readEnvLists(getenv func(string) string) error {
 		{"CF_EMULATOR_ZONES", &o.zones, len(o.zones) > 0},
 		{"CF_EMULATOR_DNS_TOKENS", &o.dnsTokens, len(o.dnsTokens) > 0},
 		{"CF_EMULATOR_DNS_READ_TOKENS", &o.dnsReadTokens, len(o.dnsReadTokens) > 0},
+		{"CF_EMULATOR_TOKEN_INFO", &o.tokenInfo, len(o.tokenInfo) > 0},
 	} {
 		if list.set {
 			continue // flags replace the variable entirely
@@ -215,9 +223,9 @@ func envBool(getenv func(string) string, name string) (bool, error) {
 }
 
 // parseStrict builds the strict modes: every Harsh mode with --strict, and
-// --fail-verification-after (which --strict does not imply) and --zone-scoped-list
-// (which replaces --strict's) on their own.
-func parseStrict(on bool, seed, failAfter, zoneScopedList string) (cfemu.Strict, error) {
+// --fail-verification-after (which --strict does not imply), --zone-scoped-list and
+// --token-owner-mismatch (which replace --strict's) on their own.
+func parseStrict(on bool, seed, failAfter, zoneScopedList, tokenOwnerMismatch string) (cfemu.Strict, error) {
 	n, err := strconv.ParseInt(seed, 10, 64)
 	if err != nil {
 		return cfemu.Strict{}, fmt.Errorf("--strict-seed: %q is not an integer", seed)
@@ -233,6 +241,12 @@ func parseStrict(on bool, seed, failAfter, zoneScopedList string) (cfemu.Strict,
 		st.ZoneScopedList = zoneScopedList
 		if err := (cfemu.Strict{ZoneScopedList: zoneScopedList}).Validate(); err != nil {
 			return cfemu.Strict{}, fmt.Errorf("--zone-scoped-list: %w", err)
+		}
+	}
+	if tokenOwnerMismatch != "" {
+		st.TokenOwnerMismatch = tokenOwnerMismatch
+		if err := (cfemu.Strict{TokenOwnerMismatch: tokenOwnerMismatch}).Validate(); err != nil {
+			return cfemu.Strict{}, fmt.Errorf("--token-owner-mismatch: %w", err)
 		}
 	}
 	if err := st.Validate(); err != nil {
@@ -492,6 +506,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		DNS:                    o.dnsPermissions(),
 		DNSPropagation:         o.dnsPropagation,
 		DNSVerificationTimeout: o.dnsTimeout,
+		TokenInfo:              o.tokenInfo,
 		Tokens:                 o.tokens,
 		Users:                  o.users,
 		ReadOnlyTokens:         o.readOnly,

@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -126,8 +127,8 @@ func TestInstallAdmitted(t *testing.T) {
 const rbacReleaseNamespace = "cloudflare-oauth-rbac"
 
 // TestWatchNamespacesRBACSuffices impersonates the manager of a Helm release with
-// watchNamespaces and makes the requests its namespace-scoped cache and reconciler
-// make: they must be allowed, and nothing beyond them.
+// watchNamespaces and a CloudflareAccount, and makes the requests its namespace-scoped
+// cache and reconcilers make: they must be allowed, and nothing beyond them.
 func TestWatchNamespacesRBACSuffices(t *testing.T) {
 	cp := controlPlane(t)
 	admin, err := client.New(cp.Config, client.Options{Scheme: clientScheme})
@@ -135,7 +136,8 @@ func TestWatchNamespacesRBACSuffices(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := t.Context()
-	for _, ns := range []string{rbacReleaseNamespace, "team-c", "team-d"} {
+	const platform = "cloudflare-accounts-rbac" // the account's credentials namespace
+	for _, ns := range []string{rbacReleaseNamespace, "team-c", "team-d", platform} {
 		if err := admin.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
 			t.Fatal(err)
 		}
@@ -144,6 +146,11 @@ func TestWatchNamespacesRBACSuffices(t *testing.T) {
 	objs, err := renderChartIn("rbac", rbacReleaseNamespace, map[string]any{
 		"watchNamespaces": []any{"team-c"},
 		"crds":            map[string]any{"enabled": false},
+		"accounts": []any{map[string]any{
+			"name": "rbac-suffices", "accountID": "023e105f4ecef8ad9ca31a8372d0c353",
+			"credentialsRef":    map[string]any{"namespace": platform, "name": "cloudflare-token"},
+			"allowedNamespaces": map[string]any{"names": []any{"team-c"}},
+		}},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -192,6 +199,28 @@ func TestWatchNamespacesRBACSuffices(t *testing.T) {
 		{"list every Secret of the release namespace", func() error { return sa.List(ctx, secrets(), client.InNamespace(rbacReleaseNamespace)) }, false},
 		{"list Secrets of an unwatched namespace", func() error { return sa.List(ctx, secrets(), client.InNamespace("team-d")) }, false},
 		{"list Secrets cluster-wide", func() error { return sa.List(ctx, secrets()) }, false},
+		{"read an account's credentials Secret", func() error {
+			return sa.Get(ctx, client.ObjectKey{Namespace: platform, Name: "cloudflare-token"}, &corev1.Secret{})
+		}, true},
+		{"watch an account's credentials Secret by name", func() error {
+			return sa.List(ctx, secrets(), client.InNamespace(platform), client.MatchingFields{"metadata.name": "cloudflare-token"})
+		}, true},
+		{"read another Secret of the credentials namespace", func() error {
+			return sa.Get(ctx, client.ObjectKey{Namespace: platform, Name: "other"}, &corev1.Secret{})
+		}, false},
+		{"list every Secret of the credentials namespace", func() error { return sa.List(ctx, secrets(), client.InNamespace(platform)) }, false},
+		{"watch CloudflareAccounts", func() error { return sa.List(ctx, accountList()) }, true},
+		{"create a CloudflareAccount", func() error {
+			a := &unstructured.Unstructured{}
+			a.SetGroupVersionKind(accountGVK)
+			a.SetName("made-by-the-manager")
+			return sa.Create(ctx, a, client.DryRunAll)
+		}, false},
+		{"watch Namespaces' labels", func() error {
+			l := &metav1.PartialObjectMetadataList{}
+			l.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("NamespaceList"))
+			return sa.List(ctx, l)
+		}, true},
 		{"read the OAuthClient CRD", func() error { return sa.Get(ctx, client.ObjectKey{Name: oauthCRD}, crd()) }, true},
 		{"read another CRD", func() error { return sa.Get(ctx, client.ObjectKey{Name: "widgets.example.com"}, crd()) }, false},
 	} {

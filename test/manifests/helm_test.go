@@ -29,6 +29,7 @@ func TestHelmLint(t *testing.T) {
 			"replicaCount":     1,
 			"extraEnv":         []any{map[string]any{"name": "HTTPS_PROXY", "value": "http://proxy.example.com:3128"}},
 			"image":            map[string]any{"digest": "sha256:" + strings.Repeat("0", 64)},
+			"accounts":         twoAccounts(),
 		},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -56,7 +57,7 @@ type helmValuesCase struct {
 var helmValuesCases = []helmValuesCase{
 	{
 		name:     "defaults",
-		wantArgs: []string{"--remote-sync-period=1m", "--zap-log-level=info", "--max-concurrent-reconciles=4", "--leader-election-id=cfoo-cloudflare-oauth-operator"},
+		wantArgs: []string{"--remote-sync-period=1m", "--zap-log-level=info", "--max-concurrent-reconciles=4", "--leader-election-id=cfoo-cloudflare-oauth-operator", "--default-credentials-namespace-selector=cloudflare.oauth-operator.dev/default-credentials=true"},
 		noArgs:   []string{"--watch-namespaces", "--label-selector", "--oauth-issuer", "--authorization-server"},
 		check: func(t *testing.T, dep *appsv1.Deployment) {
 			if got := dep.Spec.Template.Spec.Containers[0].Image; got != "ghcr.io/cloudflare-oauth-operator/cloudflare-oauth-operator:0.1.0" {
@@ -168,6 +169,16 @@ var helmValuesCases = []helmValuesCase{
 		noArgs: []string{"--default-credentials-secret"},
 	},
 	{
+		name:     "default credentials for every namespace (the selector is passed even when empty)",
+		values:   map[string]any{"credentials": map[string]any{"namespaceSelector": ""}},
+		wantArgs: []string{"--default-credentials-namespace-selector="},
+	},
+	{
+		name:     "default credentials namespace selector",
+		values:   map[string]any{"credentials": map[string]any{"namespaceSelector": "tier in (shared, internal),!restricted"}},
+		wantArgs: []string{"--default-credentials-namespace-selector=tier in (shared, internal),!restricted"},
+	},
+	{
 		name:     "resync period, log level, scale",
 		values:   map[string]any{"remoteSyncPeriod": "5m", "logLevel": "debug", "maxConcurrentReconciles": 16},
 		wantArgs: []string{"--remote-sync-period=5m", "--zap-log-level=debug", "--max-concurrent-reconciles=16"},
@@ -226,16 +237,15 @@ func TestHelmWatchNamespacesRBAC(t *testing.T) {
 	granted := boundRules(t, in, dep.Spec.Template.Spec.ServiceAccountName)
 
 	for _, r := range granted[""] {
-		if slices.Contains(r.Resources, "secrets") || slices.Contains(r.Resources, "oauthclients") {
-			t.Errorf("cluster-wide rule %+v: with watchNamespaces, Secrets and OAuthClients are granted per namespace", r)
+		if !clusterScoped(r) {
+			t.Errorf("cluster-wide rule %+v: with watchNamespaces, namespaced kinds (Secrets, OAuthClients) are granted per namespace", r)
 		}
 	}
 	full := boundRules(t, installs(t)[1], "cfoo-cloudflare-oauth-operator")[""]
 	for _, ns := range []string{"team-a", "team-b"} {
 		checkAllowlist(t, ns, granted[ns])
 		for _, want := range full {
-			if slices.Contains(want.Resources, "tokenreviews") || slices.Contains(want.Resources, "subjectaccessreviews") ||
-				slices.Contains(want.Resources, "customresourcedefinitions") {
+			if clusterScoped(want) {
 				continue // cluster-scoped by nature, stays in a ClusterRole
 			}
 			if !slices.ContainsFunc(granted[ns], func(r rbacv1.PolicyRule) bool { return cmp.Equal(r, want) }) {

@@ -54,10 +54,12 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end -}}
 
 {{/*
-The manager's rules, identical to config/rbac/role.yaml (generated from the
-+kubebuilder:rbac markers; a test keeps the two in sync). Secrets: get the credentials
-Secret an object names, create and update the client Secret the operator owns, and
-list/watch metadata only to notice changes; never delete (owner references do that).
+The manager's rules for namespaced kinds, the namespaced part of config/rbac/role.yaml
+(generated from the +kubebuilder:rbac markers; a test checks that the chart grants
+everything role.yaml does). Secrets: get the credentials Secret an object names, create
+and update the client Secret the operator owns, and list/watch metadata only to notice
+changes. Bound cluster-wide, or per watched namespace with watchNamespaces; the
+cluster-scoped kinds are in cfoo.clusterScopedRules.
 */}}
 {{- define "cfoo.managerRules" -}}
 - apiGroups:
@@ -113,6 +115,48 @@ list/watch metadata only to notice changes; never delete (owner references do th
   - get
   - patch
   - update
+{{- end -}}
+
+{{/*
+Cluster-wide, in every mode: CloudflareAccounts and Namespaces are cluster-scoped, so no
+Role can grant them. The manager reconciles CloudflareAccounts (verifies their tokens,
+writes their status, holds its finalizer on them) and reads Namespaces' labels (metadata
+only) for the namespace selectors of accounts and of the default credentials. The rest
+of config/rbac/role.yaml, cluster-scoped.
+*/}}
+{{- define "cfoo.clusterScopedRules" -}}
+- apiGroups:
+  - cloudflare.oauth-operator.dev
+  resources:
+  - cloudflareaccounts
+  verbs:
+  - get
+  - list
+  - patch
+  - update
+  - watch
+- apiGroups:
+  - cloudflare.oauth-operator.dev
+  resources:
+  - cloudflareaccounts/finalizers
+  verbs:
+  - update
+- apiGroups:
+  - cloudflare.oauth-operator.dev
+  resources:
+  - cloudflareaccounts/status
+  verbs:
+  - get
+  - patch
+  - update
+- apiGroups:
+  - ""
+  resources:
+  - namespaces
+  verbs:
+  - get
+  - list
+  - watch
 {{- end -}}
 
 {{/*

@@ -70,6 +70,36 @@ const (
 	// key and the parser's message, never a value; nothing is written until it is fixed.
 	ReasonInvalidSecretTemplate = "InvalidSecretTemplate"
 
+	// ReasonNamespaceNotAllowed: the CloudflareAccount named in spec.accountRef does not
+	// allow this namespace; the account is never called for the object.
+	ReasonNamespaceNotAllowed = "NamespaceNotAllowed"
+	// ReasonAccountNotFound: spec.accountRef names no CloudflareAccount.
+	ReasonAccountNotFound = "AccountNotFound"
+	// ReasonAccountNotReady: the CloudflareAccount's token does not work; its Ready
+	// condition says why.
+	ReasonAccountNotReady = "AccountNotReady"
+	// ReasonAccountMismatch: the object is bound to a client in one account and its
+	// accountRef names another; a client cannot move between accounts.
+	ReasonAccountMismatch = "AccountMismatch"
+	// ReasonDefaultCredentialsNotAllowed: the object names no credentials, and the
+	// operator-wide default credentials are not allowed in its namespace.
+	ReasonDefaultCredentialsNotAllowed = "DefaultCredentialsNotAllowed"
+
+	// Reasons of a CloudflareAccount's Ready condition, besides CredentialsNotFound and
+	// InvalidCredentials.
+	//
+	// ReasonTokenVerified: Cloudflare says the token is active.
+	ReasonTokenVerified = "TokenVerified"
+	// ReasonTokenInvalid: Cloudflare does not know the token (revoked, or mistyped).
+	ReasonTokenInvalid = "TokenInvalid"
+	// ReasonTokenExpired: the token expired (or is not valid yet).
+	ReasonTokenExpired = "TokenExpired"
+	// ReasonTokenDisabled: the token was disabled in Cloudflare.
+	ReasonTokenDisabled = "TokenDisabled"
+	// ReasonMissingPermissions: the token works but cannot read the account's OAuth
+	// clients.
+	ReasonMissingPermissions = "MissingPermissions"
+
 	// Reasons of VerificationRecordPublished, also on Ready and Stalled when publishing
 	// fails for a reason a person must fix.
 	//
@@ -162,6 +192,14 @@ const (
 	// Secret and the objects together) cannot leave the operator without the credentials
 	// it needs to delete the remote clients. It is removed with the last such object.
 	FinalizerCredentialsInUse = "cloudflare.oauth-operator.dev/credentials-in-use"
+	// FinalizerAccountInUse holds a CloudflareAccount while OAuthClients name it in
+	// spec.accountRef: deleting it would leave them without credentials, unable even to
+	// delete their Cloudflare clients. It is removed once none does.
+	FinalizerAccountInUse = "cloudflare.oauth-operator.dev/account-in-use"
+	// LabelDefaultCredentials, set to "true" on a namespace, opts it in to the
+	// operator-wide default credentials (the manager's default
+	// --default-credentials-namespace-selector).
+	LabelDefaultCredentials = "cloudflare.oauth-operator.dev/default-credentials"
 )
 
 // Keys of the client Secret.

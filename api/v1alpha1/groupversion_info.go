@@ -32,7 +32,7 @@ var (
 )
 
 func addKnownTypes(s *runtime.Scheme) error {
-	s.AddKnownTypes(GroupVersion, &OAuthClient{}, &OAuthClientList{})
+	s.AddKnownTypes(GroupVersion, &OAuthClient{}, &OAuthClientList{}, &CloudflareAccount{}, &CloudflareAccountList{})
 	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil
 }

@@ -51,6 +51,16 @@ func (o *OAuthClient) PublishMode() PublishMode {
 	return PublishManual
 }
 
+// BoundAccountID is the Cloudflare account of the object's client: the one the
+// operator resolved (status.accountID), else spec.accountID. It is "" for an object
+// with an accountRef that was never reconciled.
+func (o *OAuthClient) BoundAccountID() string {
+	if o.Status.AccountID != "" {
+		return o.Status.AccountID
+	}
+	return o.Spec.AccountID
+}
+
 // AdoptedClientID is spec.clientID, or "" when the operator creates the client.
 func (o *OAuthClient) AdoptedClientID() string {
 	if o.Spec.ClientID == nil {

@@ -167,6 +167,8 @@ type OutputSecretReference struct {
 // operator creates the client, so the fields Cloudflare requires on create become
 // required.
 //
+// +kubebuilder:validation:XValidation:rule="has(self.accountID) != has(self.accountRef)",message="set exactly one of accountID (with credentialsRef or the default credentials) and accountRef (a CloudflareAccount)",fieldPath=".accountRef",reason=FieldValueInvalid
+// +kubebuilder:validation:XValidation:rule="!has(self.accountRef) || !has(self.credentialsRef)",message="credentialsRef applies only with accountID: an accountRef brings its account's credentials",fieldPath=".credentialsRef",reason=FieldValueForbidden
 // +kubebuilder:validation:XValidation:rule="has(self.clientID) || has(self.clientName)",message="clientName is required when clientID is not set (the operator creates the client)",fieldPath=".clientName",reason=FieldValueRequired
 // +kubebuilder:validation:XValidation:rule="has(self.clientID) || has(self.redirectURIs)",message="redirectURIs is required when clientID is not set (the operator creates the client)",fieldPath=".redirectURIs",reason=FieldValueRequired
 // +kubebuilder:validation:XValidation:rule="has(self.clientID) || has(self.grantTypes)",message="grantTypes is required when clientID is not set (the operator creates the client)",fieldPath=".grantTypes",reason=FieldValueRequired
@@ -185,16 +187,26 @@ type OutputSecretReference struct {
 // +kubebuilder:validation:XValidation:rule="(has(self.secretTemplate) && has(self.secretTemplate.type) ? self.secretTemplate.type : 'Opaque') == (has(oldSelf.secretTemplate) && has(oldSelf.secretTemplate.type) ? oldSelf.secretTemplate.type : 'Opaque') || has(self.secretRef) != has(oldSelf.secretRef) || (has(self.secretRef) && self.secretRef.name != oldSelf.secretRef.name)",message="secretTemplate.type can change only together with spec.secretRef.name: Kubernetes never changes a Secret's type",fieldPath=".secretTemplate",reason=FieldValueForbidden
 type OAuthClientSpec struct {
 	// accountID is the 32-character hexadecimal ID of the Cloudflare account that owns the
-	// client. It cannot be changed: a client cannot move between accounts.
-	// +required
+	// client, reached with credentialsRef (or the operator-wide default credentials).
+	// Exactly one of accountID and accountRef is set. It cannot be changed: a client
+	// cannot move between accounts (it may be replaced by an accountRef naming the same
+	// account).
+	// +optional
 	// +kubebuilder:validation:Pattern=`^[0-9a-f]{32}$`
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="accountID is immutable"
-	AccountID string `json:"accountID"`
+	AccountID string `json:"accountID,omitempty"`
+
+	// accountRef names a CloudflareAccount: the account and the token the platform team
+	// shares with this namespace. Exactly one of accountID and accountRef is set; with
+	// accountRef there is no credentialsRef. The account must allow this namespace.
+	// +optional
+	AccountRef *AccountReference `json:"accountRef,omitempty"`
 
 	// credentialsRef names a Secret in this namespace holding the Cloudflare credentials:
 	// either the key `apiToken` (an API token with OAuth Client Write), or the keys
 	// `email` and `apiKey` (a legacy global API key). When absent, the operator-wide
-	// default credentials apply.
+	// default credentials apply, in namespaces the operator allows them for. Only with
+	// accountID.
 	// +optional
 	CredentialsRef *CredentialsSecretReference `json:"credentialsRef,omitempty"`
 
@@ -644,7 +656,7 @@ type OAuthClientStatus struct {
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
-// +kubebuilder:printcolumn:name="Account",type=string,JSONPath=`.spec.accountID`,priority=1
+// +kubebuilder:printcolumn:name="Account",type=string,JSONPath=`.status.accountID`,priority=1
 // +kubebuilder:printcolumn:name="TXT Record",type=string,JSONPath=`.status.verificationRecord.content`,priority=1
 type OAuthClient struct {
 	metav1.TypeMeta `json:",inline"`

@@ -149,7 +149,11 @@ var _ = Describe("OAuthClient admission", func() {
 			Expect(err).To(HaveOccurred(), "the apiserver accepted an invalid object")
 			Expect(onThisMinor(err.Error())).To(ContainSubstring(onThisMinor(wantMessage)))
 		},
-		Entry("missing accountID", drop("accountID"), "spec.accountID: Required value"),
+		Entry("missing accountID", drop("accountID"), "spec.accountRef: Invalid value: set exactly one of accountID (with credentialsRef or the default credentials) and accountRef"),
+		Entry("accountID and accountRef", set("accountRef", map[string]any{"name": "shared"}), "set exactly one of accountID"),
+		Entry("accountRef with credentialsRef", all(drop("accountID"), set("accountRef", map[string]any{"name": "shared"}), set("credentialsRef", map[string]any{"name": "cf"})),
+			"spec.credentialsRef: Forbidden: credentialsRef applies only with accountID"),
+		Entry("bad accountRef name", all(drop("accountID"), set("accountRef", map[string]any{"name": "Not_A_Name"})), "spec.accountRef.name: Invalid value"),
 		Entry("uppercase accountID", set("accountID", strings.ToUpper(account)), "spec.accountID: Invalid value"),
 		Entry("short accountID", set("accountID", "023e105f"), "spec.accountID: Invalid value"),
 		Entry("accountID with non-hex", set("accountID", "023e105f4ecef8ad9ca31a8372d0c35z"), "spec.accountID: Invalid value"),

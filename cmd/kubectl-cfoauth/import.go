@@ -305,7 +305,7 @@ func (a *app) readCluster(ctx context.Context, o *importOptions, outNS string, k
 	})
 	for i := range list.Items {
 		obj := &list.Items[i]
-		sameAccount := obj.Spec.AccountID == o.accountID
+		sameAccount := obj.BoundAccountID() == o.accountID
 		if obj.Namespace == outNS {
 			view.names[obj.Name] = ""
 			if sameAccount {

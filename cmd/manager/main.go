@@ -164,6 +164,9 @@ type operatorOptions struct {
 	requestBudget            string
 	watchNamespaces          []string
 	labelSelector            labels.Selector
+	// defaultCredentialsNamespaces selects the namespaces that may use the default
+	// credentials; nil means every namespace.
+	defaultCredentialsNamespaces labels.Selector
 }
 
 func envOr(name, def string) string {
@@ -205,6 +208,13 @@ func (o *operatorOptions) bindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.requestBudget, "cloudflare-request-budget", "1080/5m",
 		"Cloudflare requests allowed per Cloudflare user per window (N/DURATION), paced client-side below "+
 			"Cloudflare's 1200/5m per user so its 5-minute block is never triggered; 0 disables pacing.")
+	o.defaultCredentialsNamespaces = labels.SelectorFromSet(labels.Set{cloudflarev1alpha1.LabelDefaultCredentials: "true"})
+	fs.Func("default-credentials-namespace-selector",
+		"Label selector of the namespaces whose OAuthClients may use the operator-wide default credentials (objects "+
+			"without credentialsRef or accountRef). Default "+cloudflarev1alpha1.LabelDefaultCredentials+"=true: a namespace opts "+
+			"in with that label. An empty value allows every namespace (a single-tenant cluster); shared clusters give "+
+			"teams a CloudflareAccount instead.",
+		o.setDefaultCredentialsNamespaces)
 	fs.Func("watch-namespaces",
 		"Comma-separated namespaces whose OAuthClients this install manages; empty (the default) means all. "+
 			"Secrets are then watched only in these namespaces, plus the default credentials Secret.",
@@ -370,8 +380,25 @@ func (o *operatorOptions) setupController(ctx context.Context, mgr ctrl.Manager)
 		MaxConcurrentReconciles:  o.maxConcurrentReconciles,
 		RequestBudget:            budget,
 	}
+	r.DefaultCredentialsNamespaces = o.defaultCredentialsNamespaces
 	if err := r.SetupWithManager(ctx, mgr); err != nil {
 		return err
 	}
+	if err := (&controller.CloudflareAccountReconciler{OAuth: r}).SetupWithManager(mgr); err != nil {
+		return err
+	}
 	return r.RegisterMetrics(mgr)
+}
+
+func (o *operatorOptions) setDefaultCredentialsNamespaces(v string) error {
+	if strings.TrimSpace(v) == "" {
+		o.defaultCredentialsNamespaces = nil
+		return nil
+	}
+	sel, err := labels.Parse(v)
+	if err != nil {
+		return fmt.Errorf("--default-credentials-namespace-selector %q: %w", v, err)
+	}
+	o.defaultCredentialsNamespaces = sel
+	return nil
 }

@@ -49,10 +49,13 @@ type apiClients struct {
 	mu      sync.Mutex
 	byKey   map[string]*pacedAPI
 	budgets map[string]*budget
+	// limitsOf holds the limits of users whose budget a CloudflareAccount sets
+	// (spec.requestBudget) instead of the manager.
+	limitsOf map[string]RequestBudget
 }
 
 func newAPIClients(f APIFactory, limits RequestBudget, now func() time.Time) *apiClients {
-	return &apiClients{factory: f, limits: limits, now: now, byKey: map[string]*pacedAPI{}, budgets: map[string]*budget{}}
+	return &apiClients{factory: f, limits: limits, now: now, byKey: map[string]*pacedAPI{}, budgets: map[string]*budget{}, limitsOf: map[string]RequestBudget{}}
 }
 
 // get returns the client for a set of credentials, building it on first use, and the
@@ -62,6 +65,9 @@ func (a *apiClients) get(res resolved) (CloudflareAPI, string, error) {
 	user := budgetUser(res, key)
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if res.budget != nil {
+		a.setLimitsLocked(user, res.budget)
+	}
 	if c, ok := a.byKey[key]; ok {
 		c.current.Store(a.budgetLocked(user)) // the Secret's user annotation may have changed
 		return c, key, nil
@@ -78,10 +84,40 @@ func (a *apiClients) get(res resolved) (CloudflareAPI, string, error) {
 func (a *apiClients) budgetLocked(user string) *budget {
 	b, ok := a.budgets[user]
 	if !ok {
-		b = newBudget(a.limits, a.now)
+		limits, own := a.limitsOf[user]
+		if !own {
+			limits = a.limits
+		}
+		b = newBudget(limits, a.now)
 		a.budgets[user] = b
 	}
 	return b
+}
+
+// setLimits records the limits a CloudflareAccount sets for the user of its
+// credentials (nil: back to the manager's).
+func (a *apiClients) setLimits(res resolved, limits *RequestBudget) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.setLimitsLocked(budgetUser(res, credentialsKey(res.creds)), limits)
+}
+
+// setLimitsLocked records the limits a CloudflareAccount sets for its user (nil: the
+// manager's), and starts that user's budget afresh when they change. The clients of
+// that user pick the new budget up on their next get.
+func (a *apiClients) setLimitsLocked(user string, limits *RequestBudget) {
+	prev, had := a.limitsOf[user]
+	switch {
+	case limits == nil && !had, limits != nil && had && prev == *limits:
+		return
+	case limits == nil:
+		delete(a.limitsOf, user)
+	default:
+		a.limitsOf[user] = *limits
+	}
+	if b, ok := a.budgets[user]; ok && b.blockedFor() == 0 {
+		delete(a.budgets, user) // rebuilt with the new limits; a block in force is kept
+	}
 }
 
 // blockedFor is how long calls with these credentials must still wait.

@@ -42,6 +42,9 @@ type resolved struct {
 	// held is the credentials Secret as read for this pass (for its finalizers); nil for
 	// credentials from the environment.
 	held *corev1.Secret
+	// budget, when set, is the request budget of the credentials' user, overriding the
+	// manager's (a CloudflareAccount's spec.requestBudget).
+	budget *RequestBudget
 }
 
 // credentials resolves the Cloudflare credentials of obj. The error, if any, is a

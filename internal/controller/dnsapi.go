@@ -13,8 +13,12 @@ import (
 
 var _ dns.CloudflareAPI = (*pacedAPI)(nil)
 
-// errNoDNS is returned when the Cloudflare client cannot make DNS calls (a test fake).
-var errNoDNS = errors.New("this Cloudflare client cannot make DNS calls")
+// errNoDNS and errNoVerify are returned when the Cloudflare client cannot make DNS or
+// token verification calls (a test fake).
+var (
+	errNoDNS    = errors.New("this Cloudflare client cannot make DNS calls")
+	errNoVerify = errors.New("this Cloudflare client cannot verify tokens")
+)
 
 func (p *pacedAPI) dns() (dns.CloudflareAPI, error) {
 	d, ok := p.api.(dns.CloudflareAPI)

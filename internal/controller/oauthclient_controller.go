@@ -43,6 +43,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -63,6 +64,9 @@ type OAuthClientReconciler struct {
 	// NewAPI builds the Cloudflare client for a set of credentials.
 	NewAPI             APIFactory
 	DefaultCredentials DefaultCredentials
+	// DefaultCredentialsNamespaces selects the namespaces whose objects may use the
+	// default credentials (by their labels); nil allows every namespace.
+	DefaultCredentialsNamespaces labels.Selector
 	// ClaimNamespace is where the claims that bind each Cloudflare client to one
 	// OAuthClient live (the operator's own namespace).
 	ClaimNamespace string

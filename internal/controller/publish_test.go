@@ -267,6 +267,13 @@ var _ = Describe("Publishing the verification record on Cloudflare DNS", func() 
 	})
 
 	It("works with a zone-scoped token given zoneID, and says what to do without it", func() {
+		// A token limited to one zone finds nothing by name: the silent refusal, whatever
+		// mode the suite runs in.
+		prev := emu.Strict()
+		st := prev
+		st.ZoneScopedList = cfemu.ZoneListEmpty
+		emu.SetStrict(st)
+		DeferCleanup(func() { emu.SetStrict(prev) })
 		const token = "dns-zone-scoped-token"
 		emu.SetTokenDNS(token, cfemu.DNSEditor(zoneID))
 		DeferCleanup(emu.ClearTokenDNS, token)

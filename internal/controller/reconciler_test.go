@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/events"
@@ -439,5 +440,36 @@ func TestStalledEmitsOneWarningPerStall(t *testing.T) {
 	}
 	if got := meta.FindStatusCondition(f.get(t, "stuck").Status.Conditions, v1alpha1.ConditionStalled); got == nil || got.Reason != v1alpha1.ReasonInvalidCredentials {
 		t.Fatalf("Stalled condition %+v, want reason %s", got, v1alpha1.ReasonInvalidCredentials)
+	}
+}
+
+// The operator-wide default credentials serve only the namespaces that opted in.
+func TestDefaultCredentialsAreOptInPerNamespace(t *testing.T) {
+	obj := unitObject("web")
+	obj.Spec.CredentialsRef = nil
+	f := newFixture(t, obj)
+	f.r.DefaultCredentials.Env = cfapi.Credentials{APIToken: unitToken}
+	f.r.DefaultCredentialsNamespaces = labels.SelectorFromSet(labels.Set{v1alpha1.LabelDefaultCredentials: "true"})
+
+	if _, err := f.reconcile(t, "web"); err != nil {
+		t.Fatal(err)
+	}
+	got := meta.FindStatusCondition(f.get(t, "web").Status.Conditions, v1alpha1.ConditionStalled)
+	if got == nil || got.Reason != v1alpha1.ReasonDefaultCredentialsNotAllowed {
+		t.Fatalf("Stalled = %+v, want reason %s", got, v1alpha1.ReasonDefaultCredentialsNotAllowed)
+	}
+	if len(f.emu.Requests()) != 0 {
+		t.Fatalf("the default credentials were used for a namespace that did not opt in: %d calls", len(f.emu.Requests()))
+	}
+
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team", Labels: map[string]string{v1alpha1.LabelDefaultCredentials: "true"}}}
+	if err := f.c.Create(t.Context(), ns); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.reconcile(t, "web"); err != nil {
+		t.Fatal(err)
+	}
+	if ready := meta.FindStatusCondition(f.get(t, "web").Status.Conditions, v1alpha1.ConditionReady); ready == nil || ready.Status != metav1.ConditionTrue {
+		t.Fatalf("Ready = %+v after the namespace opted in", ready)
 	}
 }

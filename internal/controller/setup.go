@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"errors"
+	"maps"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -31,6 +32,8 @@ const (
 	// indexSecretName maps an object to the name of its client Secret, so that the
 	// deletion of a Secret that blocked it (SecretConflict) wakes it up.
 	indexSecretName = "cloudflare.secretName"
+	// indexAccountRef maps an object to the CloudflareAccount it names, "" for none.
+	indexAccountRef = "spec.accountRef.name"
 )
 
 // SetupWithManager registers the controller, its field indexes and its watches.
@@ -48,6 +51,11 @@ func (r *OAuthClientReconciler) SetupWithManager(ctx context.Context, mgr ctrl.M
 		return err
 	}
 	if err := idx.IndexField(ctx, &v1alpha1.OAuthClient{}, indexClientID, claimedClientIDs); err != nil {
+		return err
+	}
+	if err := idx.IndexField(ctx, &v1alpha1.OAuthClient{}, indexAccountRef, func(o client.Object) []string {
+		return []string{accountRefOf(o)}
+	}); err != nil {
 		return err
 	}
 	if err := idx.IndexField(ctx, &v1alpha1.OAuthClient{}, indexSecretName, func(o client.Object) []string {
@@ -68,6 +76,9 @@ func (r *OAuthClientReconciler) SetupWithManager(ctx context.Context, mgr ctrl.M
 			annotationChanged(v1alpha1.AnnotationRestartVerification),
 		))).
 		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.objectsForSecret)).
+		Watches(&v1alpha1.CloudflareAccount{}, handler.EnqueueRequestsFromMapFunc(r.objectsForAccount)).
+		WatchesMetadata(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.objectsInNamespace),
+			builder.WithPredicates(labelsChanged())).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles}).
 		Named("oauthclient").
 		Complete(r)
@@ -160,4 +171,44 @@ func (r *OAuthClientReconciler) objectsForSecret(ctx context.Context, sec client
 		}
 	}
 	return reqs
+}
+
+// objectsForAccount maps a CloudflareAccount event (its allow-list, its credentials,
+// its readiness) to the objects that name it.
+func (r *OAuthClientReconciler) objectsForAccount(ctx context.Context, acct client.Object) []reconcile.Request {
+	list := &v1alpha1.OAuthClientList{}
+	if err := r.List(ctx, list, client.MatchingFields{indexAccountRef: acct.GetName()}); err != nil {
+		return nil
+	}
+	return requestsFor(list)
+}
+
+// objectsInNamespace maps a change of a namespace's labels (which allow-lists and the
+// default credentials' selector read) to the objects in it.
+func (r *OAuthClientReconciler) objectsInNamespace(ctx context.Context, ns client.Object) []reconcile.Request {
+	list := &v1alpha1.OAuthClientList{}
+	if err := r.List(ctx, list, client.InNamespace(ns.GetName())); err != nil {
+		return nil
+	}
+	return requestsFor(list)
+}
+
+func requestsFor(list *v1alpha1.OAuthClientList) []reconcile.Request {
+	reqs := make([]reconcile.Request, 0, len(list.Items))
+	for i := range list.Items {
+		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+	}
+	return reqs
+}
+
+// labelsChanged passes updates that change an object's labels, and nothing else.
+func labelsChanged() predicate.Predicate {
+	return predicate.Funcs{
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			return !maps.Equal(e.ObjectOld.GetLabels(), e.ObjectNew.GetLabels())
+		},
+		CreateFunc:  func(event.CreateEvent) bool { return false },
+		DeleteFunc:  func(event.DeleteEvent) bool { return false },
+		GenericFunc: func(event.GenericEvent) bool { return false },
+	}
 }

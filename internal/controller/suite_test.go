@@ -140,6 +140,9 @@ var _ = BeforeSuite(func() {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancelMgr = cancel
 	Expect(r.SetupWithManager(ctx, mgr)).To(Succeed())
+	// Tokens are verified when an account or its Secret changes, and then hourly: the
+	// tests count every call an account makes.
+	Expect((&controller.CloudflareAccountReconciler{OAuth: r, VerifyInterval: time.Hour}).SetupWithManager(mgr)).To(Succeed())
 	go func() {
 		defer GinkgoRecover()
 		Expect(mgr.Start(ctx)).To(Succeed())

@@ -239,10 +239,10 @@ func assertOneReleaseOwnsCRDs(t *testing.T, c client.Client, namespace string) {
 // release needs crds.enabled=false.
 func TestHelmUpgradeCRDs(t *testing.T) {
 	c := adminClient(t)
-	deleteCRD(t, c, oauthCRD) // testenv installed it; a fresh cluster has none
+	deleteOurCRDs(t, c) // testenv installed them; a fresh cluster has none
 	t.Cleanup(func() {
 		deleteCRD(t, c, probeCRD)
-		resetOAuthClientCRD(t, c)
+		resetCRDs(t, c)
 	})
 	h := newHelmRun(t, "upgrade", "helm-upgrade")
 
@@ -289,7 +289,7 @@ func TestHelmTakeOverCRDs(t *testing.T) {
 	c := adminClient(t)
 	t.Cleanup(func() {
 		deleteCRD(t, c, probeCRD)
-		resetOAuthClientCRD(t, c)
+		resetCRDs(t, c)
 	})
 	h := newHelmRun(t, "takeover", "helm-takeover")
 

@@ -157,17 +157,33 @@ func deleteCRD(t *testing.T, c client.Client, name string) {
 	})
 }
 
-// resetOAuthClientCRD puts the control plane's OAuthClient CRD back as testenv
-// created it, from config/crd/bases, for the tests that share the control plane.
-func resetOAuthClientCRD(t *testing.T, c client.Client) {
+// deleteOurCRDs deletes every CRD of config/crd/bases, as a fresh cluster has none.
+func deleteOurCRDs(t *testing.T, c client.Client) {
 	t.Helper()
-	deleteCRD(t, c, oauthCRD)
-	ctx := context.WithoutCancel(t.Context())
-	if err := c.Create(ctx, oauthClientBase(t)); err != nil {
-		t.Fatalf("recreating CRD %s: %v", oauthCRD, err)
+	for _, crd := range crdBases(t) {
+		deleteCRD(t, c, crd.GetName())
 	}
-	eventually(t, "CRD "+oauthCRD+" is established", func(ctx context.Context) error {
-		crd, err := getCRD(ctx, c, oauthCRD)
+}
+
+// resetCRDs puts the control plane's CRDs back as testenv created them, from
+// config/crd/bases, for the tests that share the control plane.
+func resetCRDs(t *testing.T, c client.Client) {
+	t.Helper()
+	for _, crd := range crdBases(t) {
+		resetCRD(t, c, crd)
+	}
+}
+
+func resetCRD(t *testing.T, c client.Client, base *unstructured.Unstructured) {
+	t.Helper()
+	name := base.GetName()
+	deleteCRD(t, c, name)
+	ctx := context.WithoutCancel(t.Context())
+	if err := c.Create(ctx, base); err != nil {
+		t.Fatalf("recreating CRD %s: %v", name, err)
+	}
+	eventually(t, "CRD "+name+" is established", func(ctx context.Context) error {
+		crd, err := getCRD(ctx, c, name)
 		if err != nil {
 			return err
 		}

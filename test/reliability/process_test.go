@@ -57,6 +57,9 @@ func startManager(t *testing.T, o managerOptions) *manager {
 		"--cloudflare-request-budget=0",
 		"--cloudflare-api-timeout=5s",
 		"--operator-namespace=" + operatorNamespace,
+		// The suite's objects use the default credentials in namespaces of their own:
+		// a single-tenant cluster, where every namespace may.
+		"--default-credentials-namespace-selector=",
 	}, o.args...)
 	logPath := filepath.Join(logDir(t), o.name+".log")
 	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)

@@ -6,6 +6,7 @@ ETCD_VERSION ?= v3.6.16
 
 # Tools are pinned in go.mod (tool directives) and run through `go tool`.
 CONTROLLER_GEN ?= go tool controller-gen
+CRD_REF_DOCS ?= go tool crd-ref-docs
 GOLANGCI_LINT ?= go tool golangci-lint
 ACTIONLINT ?= go tool actionlint
 KUBECTL ?= kubectl
@@ -38,13 +39,25 @@ manifests: ## Generate the CRDs and RBAC from the Go markers; copy every CRD int
 generate: ## Generate the DeepCopy methods.
 	$(CONTROLLER_GEN) object:headerFile="hack/boilerplate.go.txt" paths="./..."
 
+# The API reference, rendered from the Go types' doc comments and markers by
+# crd-ref-docs with the templates in hack/crd-ref-docs; cat -s squeezes the blank lines
+# the templates leave between sections.
+API_REFERENCE = docs/reference/api.md
+
+.PHONY: docs
+docs: ## Generate the API reference, docs/reference/api.md, from the Go types in api/v1alpha1.
+	@mkdir -p $(dir $(API_REFERENCE))
+	$(CRD_REF_DOCS) --log-level ERROR --config hack/crd-ref-docs/config.yaml --renderer markdown \
+		--templates-dir hack/crd-ref-docs/templates --source-path ./api/v1alpha1 --output-path $(API_REFERENCE)
+	cat -s $(API_REFERENCE) > $(API_REFERENCE).tmp && mv $(API_REFERENCE).tmp $(API_REFERENCE)
+
 # Generated files: git status also reports new (untracked) and deleted ones, which
 # git diff does not, such as a new CRD missing from the chart.
-GENERATED_PATHS = config/crd config/rbac api $(CHART_CRDS)
+GENERATED_PATHS = config/crd config/rbac api $(CHART_CRDS) $(API_REFERENCE)
 
 .PHONY: verify-generated
-verify-generated: manifests generate ## Fail when committed generated files (CRDs, RBAC, DeepCopy, the chart's CRDs) are stale.
-	@test -z "$$(git status --porcelain -- $(GENERATED_PATHS))" || { git status --short -- $(GENERATED_PATHS) >&2; git diff -- $(GENERATED_PATHS) >&2; echo "generated files are stale: run 'make manifests generate' and commit the result" >&2; exit 1; }
+verify-generated: manifests generate docs ## Fail when committed generated files (CRDs, RBAC, DeepCopy, the chart's CRDs, the API reference) are stale.
+	@test -z "$$(git status --porcelain -- $(GENERATED_PATHS))" || { git status --short -- $(GENERATED_PATHS) >&2; git diff -- $(GENERATED_PATHS) >&2; echo "generated files are stale: run 'make manifests generate docs' and commit the result" >&2; exit 1; }
 
 .PHONY: fmt
 fmt: ## Run go fmt against code.

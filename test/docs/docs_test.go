@@ -48,16 +48,16 @@ func reasons(t *testing.T) []string {
 	return out
 }
 
-// TestTroubleshootingCoversEveryReason: README.md (Troubleshooting) has a table row for
+// TestTroubleshootingCoversEveryReason: docs/troubleshooting.md has a table row for
 // every condition reason the API defines.
 func TestTroubleshootingCoversEveryReason(t *testing.T) {
-	doc, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "README.md"))
+	doc, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "docs", "troubleshooting.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, r := range reasons(t) {
 		if !strings.Contains(string(doc), "\n| `"+r+"` |") {
-			t.Errorf("README.md has no troubleshooting row for reason %s", r)
+			t.Errorf("docs/troubleshooting.md has no row for reason %s", r)
 		}
 	}
 }

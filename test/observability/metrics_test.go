@@ -44,7 +44,7 @@ const (
 // against a source-built kube-apiserver and the in-process Cloudflare emulator; makes
 // one client Ready, rotates its secret and stalls another object; scrapes /metrics; and
 // fails unless every metric the dashboard and the alerts name is exposed (a histogram
-// by its _bucket, _sum and _count series), README documents every operator metric, and
+// by its _bucket, _sum and _count series), docs/observability.md documents every operator metric, and
 // no token appears in the scrape.
 func TestManagerExposesEveryMetric(t *testing.T) {
 	if testing.Short() {
@@ -131,15 +131,15 @@ func TestManagerExposesEveryMetric(t *testing.T) {
 		return b.String()
 	})
 
-	t.Run("README documents every operator metric", func(t *testing.T) {
-		readme, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "README.md"))
+	t.Run("docs/observability.md documents every operator metric", func(t *testing.T) {
+		readme, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "docs", "observability.md"))
 		if err != nil {
 			t.Fatal(err)
 		}
 		for name := range families {
 			if strings.HasPrefix(name, "cloudflare_") || strings.HasPrefix(name, "oauthclient") {
 				if !strings.Contains(string(readme), "| `"+name+"` |") {
-					t.Errorf("README.md has no row for %s in its metrics table", name)
+					t.Errorf("docs/observability.md has no row for %s in its metrics table", name)
 				}
 			}
 		}

@@ -2,7 +2,7 @@
 // Grafana or Prometheus ever sees them: every PromQL expression parses, every metric they
 // name is exposed by the real manager (scraped in an envtest run), every alert fires on
 // the series it is about and stays silent otherwise (rule unit tests in the style of
-// `promtool test rules`), and README documents every metric the manager exposes.
+// `promtool test rules`), and docs/observability.md documents every metric the manager exposes.
 package observability_test
 
 import (

@@ -24,7 +24,7 @@ type SecretReference struct {
 // AllowedNamespaces says which namespaces' OAuthClients may use an account. A namespace
 // is allowed when it is named, or when its labels match the selector. Empty allows none.
 type AllowedNamespaces struct {
-	// names lists allowed namespaces.
+	// names are the allowed namespaces, by name.
 	// +optional
 	// +listType=set
 	// +kubebuilder:validation:MaxItems=256
@@ -58,7 +58,8 @@ type CloudflareAccountSpec struct {
 
 	// requestBudget paces the Cloudflare calls of this account's token, overriding the
 	// manager's --cloudflare-request-budget for its user, as N/DURATION (e.g. 600/5m),
-	// or 0 for no pacing. Cloudflare allows 1,200 requests per 5 minutes per user.
+	// or 0 for no pacing. Cloudflare allows 1,200 requests per 5 minutes per user. When
+	// absent, the manager's --cloudflare-request-budget applies.
 	// +optional
 	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:Pattern=`^(0|[1-9][0-9]*/([0-9]+(ns|us|µs|ms|s|m|h))+)$`
@@ -102,7 +103,8 @@ type CloudflareAccountStatus struct {
 	// token is what Cloudflare says of the token.
 	// +optional
 	Token *TokenStatus `json:"token,omitempty"`
-	// boundClients is how many OAuthClients use this account by spec.accountRef.
+	// boundClients is the number of OAuthClients that use this account by
+	// spec.accountRef.
 	// +optional
 	BoundClients int32 `json:"boundClients,omitempty"`
 	// requestBudget is the rate-limit budget left, from the last Ratelimit header.
@@ -114,7 +116,7 @@ type CloudflareAccountStatus struct {
 	// observedGeneration is the spec generation the status describes.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
-	// conditions: Ready (the token works), with Stalled when a person must act.
+	// conditions are Ready (the token works) and, when a person must act, Stalled.
 	// +optional
 	// +listType=map
 	// +listMapKey=type

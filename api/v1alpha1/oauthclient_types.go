@@ -10,8 +10,12 @@ type GrantType string
 
 // Grant types.
 const (
+	// GrantTypeAuthorizationCode: the authorization code flow, the only flow Cloudflare
+	// supports; required in spec.grantTypes.
 	GrantTypeAuthorizationCode GrantType = "authorization_code"
-	GrantTypeRefreshToken      GrantType = "refresh_token"
+	// GrantTypeRefreshToken: the client may exchange a refresh token for new tokens;
+	// Cloudflare then adds the offline_access scope.
+	GrantTypeRefreshToken GrantType = "refresh_token"
 )
 
 // ResponseType is an OAuth 2.0 response type Cloudflare accepts.
@@ -20,9 +24,13 @@ type ResponseType string
 
 // Response types.
 const (
-	ResponseTypeToken   ResponseType = "token"
+	// ResponseTypeToken: an access token.
+	ResponseTypeToken ResponseType = "token"
+	// ResponseTypeIDToken: an OpenID Connect ID token; Cloudflare then adds the openid
+	// scope.
 	ResponseTypeIDToken ResponseType = "id_token"
-	ResponseTypeCode    ResponseType = "code"
+	// ResponseTypeCode: an authorization code, for the authorization code flow.
+	ResponseTypeCode ResponseType = "code"
 )
 
 // TokenEndpointAuthMethod is how the client authenticates at the token endpoint.
@@ -31,10 +39,14 @@ type TokenEndpointAuthMethod string
 
 // Token endpoint authentication methods.
 const (
-	// AuthMethodNone is a public (PKCE) client, which has no client secret.
-	AuthMethodNone              TokenEndpointAuthMethod = "none"
+	// AuthMethodNone: a public (PKCE) client, which has no client secret.
+	AuthMethodNone TokenEndpointAuthMethod = "none"
+	// AuthMethodClientSecretBasic: a confidential client that sends its secret in an
+	// HTTP Basic Authorization header.
 	AuthMethodClientSecretBasic TokenEndpointAuthMethod = "client_secret_basic"
-	AuthMethodClientSecretPost  TokenEndpointAuthMethod = "client_secret_post"
+	// AuthMethodClientSecretPost: a confidential client that sends its secret in the
+	// form body.
+	AuthMethodClientSecretPost TokenEndpointAuthMethod = "client_secret_post"
 )
 
 // Visibility says who may authorize the client.
@@ -43,8 +55,12 @@ type Visibility string
 
 // Visibilities.
 const (
+	// VisibilityPrivate: only members of the account may authorize the client. New
+	// clients are private.
 	VisibilityPrivate Visibility = "private"
-	VisibilityPublic  Visibility = "public"
+	// VisibilityPublic: any Cloudflare user may authorize the client. Promotion is
+	// permanent.
+	VisibilityPublic Visibility = "public"
 )
 
 // DeletionPolicy says what happens to the Cloudflare client when the object is deleted.
@@ -54,7 +70,10 @@ type DeletionPolicy string
 
 // Deletion policies.
 const (
+	// DeletionPolicyDelete: the operator deletes the Cloudflare client, revoking every
+	// authorization granted to it.
 	DeletionPolicyDelete DeletionPolicy = "Delete"
+	// DeletionPolicyOrphan: the Cloudflare client stays in Cloudflare.
 	DeletionPolicyOrphan DeletionPolicy = "Orphan"
 )
 
@@ -64,7 +83,10 @@ type ManagementPolicy string
 
 // Management policies.
 const (
-	ManagementPolicyManage  ManagementPolicy = "Manage"
+	// ManagementPolicyManage: the operator creates, updates and deletes the client.
+	ManagementPolicyManage ManagementPolicy = "Manage"
+	// ManagementPolicyObserve: the operator only reads the client and reports drift; it
+	// never writes to Cloudflare.
 	ManagementPolicyObserve ManagementPolicy = "Observe"
 )
 
@@ -125,7 +147,8 @@ type CloudflareDNSPublishing struct {
 
 // ExternalDNSPublishing configures publication through an external-dns DNSEndpoint.
 type ExternalDNSPublishing struct {
-	// recordTTL is the record's TTL in seconds. When absent, external-dns decides.
+	// recordTTL is the record's TTL in seconds, from 1 to 86400. When absent,
+	// external-dns decides.
 	// +optional
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=86400
@@ -366,8 +389,8 @@ type OAuthClientSpec struct {
 	SecretRotation *SecretRotation `json:"secretRotation,omitempty"`
 
 	// secretRef names the Secret, in this namespace, that the operator writes the client
-	// credentials into (its keys: see secretTemplate). Defaults to
-	// "<metadata.name>-oauth-client" when absent. The operator owns that Secret. Renaming
+	// credentials into (its keys: see secretTemplate). When absent, the Secret is
+	// named `<metadata.name>-oauth-client`. The operator owns that Secret. Renaming
 	// it moves the credentials to the new Secret without a rotation (the secret in use
 	// stays valid) and then deletes the old Secret.
 	// +optional
@@ -375,7 +398,7 @@ type OAuthClientSpec struct {
 
 	// secretTemplate shapes the Secret for the application that reads it, as it is: its
 	// keys rendered from Go templates, or a profile for a common consumer, and its type,
-	// labels and annotations. Without it the Secret holds today's keys (client_id,
+	// labels and annotations. Without it the Secret holds the default keys (client_id,
 	// client_secret, previous_client_secret during a rotation overlap, account_id and,
 	// when the operator is told its issuer, issuer). With it the Secret holds the
 	// rendered keys and still client_id, client_secret and previous_client_secret: the
@@ -395,7 +418,7 @@ type OAuthClientSpec struct {
 
 	// managementPolicy is Manage (create, update and delete the client) or Observe (only
 	// read it: the operator never writes to Cloudflare, reports drift in conditions, and
-	// is Ready when the client exists). Observe requires clientID.
+	// is Ready when the client exists). Observe requires clientID. When absent, Manage.
 	// +optional
 	// +kubebuilder:default=Manage
 	ManagementPolicy ManagementPolicy `json:"managementPolicy,omitempty"`
@@ -504,7 +527,8 @@ type SecretRotation struct {
 	RotationID string `json:"rotationID,omitempty"`
 
 	// every rotates periodically, measured from the time the current secret was issued
-	// (status.secretRotation.lastRotatedAt). At least 1h, e.g. 2160h for 90 days.
+	// (status.secretRotation.lastRotatedAt). At least 1h, e.g. 2160h for 90 days. When
+	// absent, the secret is rotated only when rotationID changes.
 	// +optional
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:MaxLength=64
@@ -594,7 +618,7 @@ type OAuthClientStatus struct {
 	// it from the spec.
 	// +optional
 	AccountID string `json:"accountID,omitempty"`
-	// visibility is the client's visibility in Cloudflare.
+	// visibility is the client's visibility in Cloudflare: private or public.
 	// +optional
 	Visibility string `json:"visibility,omitempty"`
 	// clientURIVerification is the DNS verification state of the client URI host, as
@@ -625,15 +649,16 @@ type OAuthClientStatus struct {
 	// operator last acted upon.
 	// +optional
 	LastVerificationRestart string `json:"lastVerificationRestart,omitempty"`
-	// secretName is the Secret holding the client credentials.
+	// secretName is the name of the Secret, in this namespace, that holds the client
+	// credentials.
 	// +optional
 	SecretName string `json:"secretName,omitempty"`
 	// observedGeneration is the spec generation the status describes. It is set only when
 	// a reconcile reached a conclusion (Ready or Stalled) for that generation.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
-	// conditions: Ready (summary), Reconciling, Stalled, ClientURIVerified and, when
-	// visibility public is requested, Promoted.
+	// conditions are Ready (the summary), Reconciling, Stalled, ClientURIVerified and,
+	// when visibility public is requested, Promoted.
 	// +optional
 	// +listType=map
 	// +listMapKey=type

@@ -2,7 +2,7 @@
 // their sources: the Grafana dashboard (built here with the Grafana Foundation SDK) to
 // config/grafana and the Helm chart, the chart's copy of the alerting rules from
 // config/prometheus/prometheusrule.yaml, and docs/dashboard.svg, a drawing of the
-// dashboard for the README. `make observability` runs it; with -check it writes nothing
+// dashboard for docs/observability.md. `make observability` runs it; with -check it writes nothing
 // and fails when a file is stale (its test does the same under `make test`).
 package main
 

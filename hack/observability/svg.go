@@ -7,7 +7,7 @@ import (
 	"strings"
 )
 
-// The SVG rendering of the dashboard for the README: each panel is a box at its grid
+// The SVG rendering of the dashboard for docs/observability.md: each panel is a box at its grid
 // position with its title, kind and queries, each row a heading. It is drawn from the
 // dashboard JSON, not from the Go definitions, so it shows what Grafana imports.
 const (

@@ -13,7 +13,7 @@ import (
 	"github.com/cloudflare-oauth-operator/cloudflare-oauth-operator/internal/cfapi"
 )
 
-// The metrics are documented in README.md (Observability), one row each; a test scrapes
+// The metrics are documented in docs/observability.md, one row each; a test scrapes
 // the real manager and fails when the dashboard or an alert names a metric it does not
 // expose.
 //

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,11 +21,13 @@ import (
 	. "github.com/onsi/gomega"
 	"go.uber.org/zap/zapcore"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/util/retry"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -33,6 +36,7 @@ import (
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/yaml"
 
 	"github.com/cloudflare-oauth-operator/cloudflare-oauth-operator/api/v1alpha1"
 	"github.com/cloudflare-oauth-operator/cloudflare-oauth-operator/internal/cfapi"
@@ -114,7 +118,7 @@ var _ = BeforeSuite(func() {
 
 	Expect(k8sClient.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: claimNamespace}})).To(Succeed())
 
-	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
+	mgr, err := ctrl.NewManager(managerConfig(), ctrl.Options{
 		Scheme:  scheme,
 		Metrics: metricsserver.Options{BindAddress: "0"},
 	})
@@ -377,4 +381,41 @@ func count(list []string, route string) int {
 		}
 	}
 	return n
+}
+
+// managerUser is who the suite's manager runs as.
+const managerUser = "system:serviceaccount:" + claimNamespace + ":controller-manager"
+
+// managerConfig grants the manager exactly the RBAC the install ships (the generated
+// config/rbac/role.yaml cluster-wide, and the leader-election Role, which also covers
+// the claims, in its namespace) and returns a config that impersonates it: a verb the
+// code needs and the ClusterRole lacks fails this suite, not a user's cluster.
+func managerConfig() *rest.Config {
+	grant := func(file string, obj client.Object) {
+		data, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "config", "rbac", file))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(yaml.Unmarshal(data, obj)).To(Succeed())
+	}
+	cr := &rbacv1.ClusterRole{}
+	grant("role.yaml", cr)
+	cr.Name = "suite-manager-role"
+	Expect(k8sClient.Create(ctx(), cr)).To(Succeed())
+	subject := []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: managerUser}}
+	Expect(k8sClient.Create(ctx(), &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "suite-manager-role"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: cr.Name},
+		Subjects:   subject,
+	})).To(Succeed())
+	role := &rbacv1.Role{}
+	grant("leader_election_role.yaml", role)
+	role.Namespace = claimNamespace
+	Expect(k8sClient.Create(ctx(), role)).To(Succeed())
+	Expect(k8sClient.Create(ctx(), &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Namespace: claimNamespace, Name: role.Name},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: role.Name},
+		Subjects:   subject,
+	})).To(Succeed())
+	cfg := rest.CopyConfig(env.Config)
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: managerUser}
+	return cfg
 }

@@ -25,7 +25,8 @@ import (
 // replaced when Cloudflare's text or the host changes, and removed when the object goes
 // with deletionPolicy Delete, or when publication switches to another mode.
 
-// verificationWant is the record Cloudflare wants for the client, if it wants one.
+// verificationWant is the record Cloudflare wants for the client, if it wants one: the
+// one status.verificationRecord shows and the publishers publish.
 func verificationWant(c *cfapi.OAuthClient) (dns.Want, bool) {
 	if c == nil || c.ClientURIVerification == nil || c.ClientURIVerification.Text == "" {
 		return dns.Want{}, false
@@ -34,7 +35,7 @@ func verificationWant(c *cfapi.OAuthClient) (dns.Want, bool) {
 	if err != nil || u.Hostname() == "" {
 		return dns.Want{}, false
 	}
-	return dns.Want{Host: strings.ToLower(u.Hostname()), Text: c.ClientURIVerification.Text}, true
+	return dns.Want{Host: u.Hostname(), Text: c.ClientURIVerification.Text}, true
 }
 
 // publishVerificationRecord keeps the verification record published the way the spec

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 	"time"
 
@@ -126,8 +125,8 @@ func setRemoteStatus(obj *v1alpha1.OAuthClient, c *cfapi.OAuthClient) {
 	st.ClientURIVerification, st.VerificationRecord = nil, nil
 	if v := c.ClientURIVerification; v != nil && (v.Status != "" || v.Text != "") {
 		st.ClientURIVerification = &v1alpha1.ClientURIVerification{Status: v.Status}
-		if u, err := url.Parse(c.ClientURI); err == nil && u.Hostname() != "" && v.Text != "" {
-			st.VerificationRecord = &v1alpha1.DNSRecord{Type: "TXT", Name: u.Hostname(), Content: v.Text}
+		if want, ok := verificationWant(c); ok {
+			st.VerificationRecord = &v1alpha1.DNSRecord{Type: "TXT", Name: want.Host, Content: want.Text}
 		}
 	}
 	setVerificationCondition(obj)

@@ -47,9 +47,6 @@ const (
 // by its _bucket, _sum and _count series), docs/observability.md documents every operator metric, and
 // no token appears in the scrape.
 func TestManagerExposesEveryMetric(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a control plane and the manager")
-	}
 	g := NewWithT(t)
 	want := map[string][]string{}
 	for _, e := range append(dashboardExpressions(t), ruleExpressions(t)...) {

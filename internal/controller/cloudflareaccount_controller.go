@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -318,8 +319,26 @@ func (r *CloudflareAccountReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.CloudflareAccount{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&v1alpha1.OAuthClient{}, accountsOfClients()).
+		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.accountsOfSecret)).
 		Named("cloudflareaccount").
 		Complete(r)
+}
+
+// accountsOfSecret maps a credentials Secret event (a token rolled, fixed or deleted)
+// to the accounts that name it, so they are verified again at once. Secrets are
+// watched metadata-only, through the informer the OAuthClient controller already has.
+func (r *CloudflareAccountReconciler) accountsOfSecret(ctx context.Context, sec client.Object) []reconcile.Request {
+	list := &v1alpha1.CloudflareAccountList{}
+	if err := r.OAuth.List(ctx, list); err != nil {
+		return nil
+	}
+	var reqs []reconcile.Request
+	for i := range list.Items {
+		if ref := list.Items[i].Spec.CredentialsRef; ref.Namespace == sec.GetNamespace() && ref.Name == sec.GetName() {
+			reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Name: list.Items[i].Name}})
+		}
+	}
+	return reqs
 }
 
 // accountsOfClients enqueues the account an OAuthClient names, before and after a

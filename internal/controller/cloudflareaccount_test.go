@@ -132,6 +132,15 @@ var _ = Describe("Shared CloudflareAccounts", func() {
 		Expect(msg).NotTo(ContainSubstring("not-a-known-token"))
 		Expect(msg).NotTo(ContainSubstring(acct.Spec.CredentialsRef.Namespace), "the platform Secret is not named to the team")
 		Expect(writes(account)).To(BeEmpty())
+
+		By("the platform team puts a valid token in the Secret: verified at once, the object follows")
+		ref := acct.Spec.CredentialsRef
+		sec := &corev1.Secret{}
+		Expect(k8sClient.Get(ctx(), client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, sec)).To(Succeed())
+		sec.Data = map[string][]byte{v1alpha1.CredentialsKeyAPIToken: []byte(testToken)}
+		Expect(k8sClient.Update(ctx(), sec)).To(Succeed())
+		Eventually(accountReady(acct.Name), 10*time.Second).Should(Equal("True/" + v1alpha1.ReasonTokenVerified))
+		waitReady(ns, "web")
 	})
 
 	It("reports an expired token, with its expiry, and an account-owned token as working", func() {

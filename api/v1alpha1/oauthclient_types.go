@@ -140,7 +140,9 @@ type CloudflareDNSPublishing struct {
 	// credentialsRef names a Secret in this namespace with the Cloudflare credentials
 	// for DNS (keys as for spec.credentialsRef): a token with Zone → DNS → Edit (and
 	// Zone → Zone → Read unless zoneID is set). When absent, the client's own
-	// credentials are used. Its calls share the per-user request budget.
+	// credentials (spec.credentialsRef or the default credentials) are used; with
+	// spec.accountRef it is required, as a CloudflareAccount's token is shared for OAuth
+	// clients only. Its calls share the per-user request budget.
 	// +optional
 	CredentialsRef *CredentialsSecretReference `json:"credentialsRef,omitempty"`
 }

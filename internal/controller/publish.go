@@ -137,9 +137,19 @@ func owner(p *pass) dns.Owner {
 
 // cloudflareDNS is the Cloudflare DNS publisher for the object: its DNS credentials (or
 // the client's own), paced by their user's budget.
+//
+// A CloudflareAccount shares its token for OAuth clients, not for DNS: a record at
+// the object's client URI host is what lets Cloudflare verify that host for the
+// object's client, so publishing with the platform team's token would let any allowed
+// namespace have any host of that token's zones verified. An object with accountRef
+// publishes only with a DNS token of its own namespace.
 func (r *OAuthClientReconciler) cloudflareDNS(ctx context.Context, p *pass) (*dns.CloudflarePublisher, error) {
 	api, key := p.api, p.credsKey
 	var zoneID string
+	if v := p.obj.Spec.Verification; p.obj.Spec.AccountRef != nil && (v == nil || v.CloudflareDNS == nil || v.CloudflareDNS.CredentialsRef == nil) {
+		return nil, &dns.Error{Problem: dns.Forbidden, Message: "publishing with a CloudflareAccount's token is not allowed: " +
+			"name a DNS token of this namespace in spec.verification.cloudflareDNS.credentialsRef (Zone → DNS → Edit on the zone of the client URI host)"}
+	}
 	if v := p.obj.Spec.Verification; v != nil && v.CloudflareDNS != nil {
 		zoneID = v.CloudflareDNS.ZoneID
 		if ref := v.CloudflareDNS.CredentialsRef; ref != nil {

@@ -292,6 +292,23 @@ var _ = Describe("Publishing the verification record on Cloudflare DNS", func() 
 		Eventually(verificationOf(ns, "scoped"), 20*time.Second).Should(Equal(cfapi.VerificationVerified))
 	})
 
+	It("does not publish with a shared CloudflareAccount's token, only with the namespace's own DNS token", func() {
+		acct := platformAccount(account, testToken, ns)
+		o := inZone(withPublication(viaAccount(confidential(ns, "shared", account), acct.Name), cloudflareDNS), "app."+zone)
+		Expect(k8sClient.Create(ctx(), o)).To(Succeed())
+		Eventually(readyReason(ns, "shared"), 20*time.Second).Should(Equal("False/" + v1alpha1.ReasonDNSForbidden))
+		Expect(condition(get(ns, "shared"), v1alpha1.ConditionVerificationRecordPublished).Message).To(ContainSubstring("cloudflareDNS.credentialsRef"))
+		Expect(emu.DNSRecords(zoneID)).To(BeEmpty())
+		Expect(dnsCalls(cfemu.RouteListDNSRecords, zoneID) + dnsCalls(cfemu.RouteCreateDNSRecord, zoneID)).To(BeZero())
+
+		credentialsSecret(ns, "dns", testToken) // the team's own DNS token
+		update(ns, "shared", func(o *v1alpha1.OAuthClient) {
+			o.Spec.Verification.CloudflareDNS = &v1alpha1.CloudflareDNSPublishing{CredentialsRef: &v1alpha1.CredentialsSecretReference{Name: "dns"}}
+		})
+		waitReady(ns, "shared")
+		Expect(txtAt(zoneID, "app."+zone)).To(HaveLen(1))
+	})
+
 	It("costs at most one record list per zone per sync period in steady state, whatever the number of objects", func() {
 		const n = 8
 		for i := range n {

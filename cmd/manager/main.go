@@ -55,10 +55,14 @@ func main() {
 		secureMetrics        bool
 		enableHTTP2          bool
 		leaderElectionID     string
+		pprofAddr            string
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", "0", "The address the metrics endpoint binds to. "+
 		"Use :8443 for HTTPS or :8080 for HTTP, or leave as 0 to disable the metrics service.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "The address the probe endpoint binds to.")
+	flag.StringVar(&pprofAddr, "pprof-bind-address", "",
+		"The address Go's pprof endpoints (/debug/pprof/...) bind to, for example 127.0.0.1:6060; empty disables them. "+
+			"They are unauthenticated: bind them to localhost only.")
 	var leaderElectionNamespace string
 	var leaseDuration, renewDeadline, retryPeriod time.Duration
 	flag.StringVar(&leaderElectionNamespace, "leader-election-namespace", "",
@@ -110,6 +114,7 @@ func main() {
 		Scheme:                  scheme,
 		Metrics:                 metricsOptions,
 		HealthProbeBindAddress:  probeAddr,
+		PprofBindAddress:        pprofAddr,
 		LeaderElection:          enableLeaderElection,
 		LeaderElectionID:        leaderElectionID,
 		LeaderElectionNamespace: leaderElectionNamespace,

@@ -13,8 +13,6 @@ const (
 	// EventRecreated (Warning): the bound client vanished from Cloudflare and the
 	// operator created a new one; its secret is new.
 	EventRecreated = "Recreated"
-	// EventAdopted: the object was bound to an existing Cloudflare client.
-	EventAdopted = "Adopted"
 	// EventCreateResumed (Warning): a Create that ended without an answer had in fact
 	// succeeded; the operator bound the client it found instead of creating another.
 	EventCreateResumed = "CreateResumed"

@@ -37,8 +37,7 @@ import (
 // running in this test process, as a cluster with the operator installed would.
 
 const (
-	testToken      = "plugin-test-token-5c2e"
-	claimNamespace = "cfoauth-system"
+	testToken = "plugin-test-token-5c2e"
 )
 
 var suite struct {
@@ -109,9 +108,6 @@ func testMain(m *testing.M) int {
 
 // startOperator runs the reconciler in this process, as the installed operator would.
 func startOperator(ctx context.Context, scheme *runtime.Scheme) error {
-	if err := suite.kube.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: claimNamespace}}); err != nil {
-		return err
-	}
 	mgr, err := ctrl.NewManager(suite.env.Config, ctrl.Options{Scheme: scheme, Metrics: metricsserver.Options{BindAddress: "0"}})
 	if err != nil {
 		return err
@@ -126,7 +122,6 @@ func startOperator(ctx context.Context, scheme *runtime.Scheme) error {
 		},
 		SyncPeriod:               2 * time.Second,
 		VerificationPollInterval: 300 * time.Millisecond,
-		ClaimNamespace:           claimNamespace,
 		RequestTimeout:           httpClient.Timeout,
 		CreateSettle:             time.Second,
 	}

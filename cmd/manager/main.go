@@ -17,13 +17,13 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/validation"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -42,8 +42,12 @@ var version = "dev"
 
 var scheme = runtime.NewScheme()
 
+// The scheme holds the types the manager reads and writes as typed objects: core/v1
+// (Secrets, Namespaces) and its own. The rest (the CRD, DNSEndpoints) are read as
+// metadata or unstructured. Registering all of client-go's types would cost a few MiB
+// of heap for nothing.
 func init() {
-	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
+	utilruntime.Must(corev1.AddToScheme(scheme))
 	utilruntime.Must(cloudflarev1alpha1.AddToScheme(scheme))
 }
 
@@ -193,8 +197,8 @@ func (o *operatorOptions) bindFlags(fs *flag.FlagSet) {
 		"Secret in the operator's namespace holding default credentials (apiToken, or email and apiKey), for objects "+
 			"without spec.credentialsRef. CLOUDFLARE_API_TOKEN (or CLOUDFLARE_EMAIL and CLOUDFLARE_API_KEY) take precedence.")
 	fs.StringVar(&o.namespace, "operator-namespace", envOr("POD_NAMESPACE", ""),
-		"The operator's namespace (env POD_NAMESPACE; required): it holds the claims that bind each Cloudflare client "+
-			"to one OAuthClient, and the --default-credentials-secret.")
+		"The operator's namespace (env POD_NAMESPACE; required): it holds the leader-election Lease and the "+
+			"--default-credentials-secret.")
 	fs.StringVar(&o.defaultCredentialsUser, "default-credentials-user", envOr("CLOUDFLARE_USER", ""),
 		"The Cloudflare user of the default credentials (env CLOUDFLARE_USER; any stable name). Credentials naming the "+
 			"same user (a credentials Secret's cloudflare.oauth-operator.dev/cloudflare-user annotation) share one "+
@@ -245,7 +249,7 @@ func (o *operatorOptions) validate() error {
 		return fmt.Errorf("--cloudflare-request-budget: %w", err)
 	}
 	if o.namespace == "" {
-		return errors.New("--operator-namespace (or POD_NAMESPACE) is required: the claims that bind each Cloudflare client to one OAuthClient are kept there")
+		return errors.New("--operator-namespace (or POD_NAMESPACE) is required: the default credentials Secret and the leader-election Lease live there")
 	}
 	if o.createSettle < 0 {
 		return errors.New("--create-settle must not be negative")
@@ -316,10 +320,9 @@ func (o *operatorOptions) setLabelSelector(v string) error {
 // credentials Secret in the operator's namespace, selected by name so that the operator
 // namespace's other Secrets stay out of memory.
 //
-// Managed fields are stripped from every cached object: the operator never reads them,
-// and at thousands of objects they are a large share of the manager's memory.
+// Cached objects keep only what the operator reads (see leanCache).
 func (o *operatorOptions) cacheOptions() cache.Options {
-	opts := cache.Options{DefaultTransform: cache.TransformStripManagedFields()}
+	opts := cache.Options{DefaultTransform: leanCache}
 	if len(o.watchNamespaces) > 0 {
 		opts.DefaultNamespaces = map[string]cache.Config{}
 		for _, ns := range o.watchNamespaces {
@@ -341,6 +344,34 @@ func (o *operatorOptions) cacheOptions() cache.Options {
 		opts.ByObject[&cloudflarev1alpha1.OAuthClient{}] = cache.ByObject{Label: o.labelSelector}
 	}
 	return opts
+}
+
+// leanCache drops from every cached object what the operator never reads; at thousands
+// of objects it is a large share of the manager's memory:
+//   - managed fields, from every object;
+//   - kubectl's last-applied-configuration annotation (a second copy of the spec);
+//   - from metadata-only objects (Secrets, Namespaces, the CRD), annotations and owner
+//     references: their watches read names, labels, finalizers, deletion and
+//     resourceVersion only. Secret data and annotations are read from the apiserver.
+//
+// The operator never Updates an object it read from the cache (it patches, and a patch
+// from a stripped copy leaves the stripped fields alone).
+func leanCache(obj any) (any, error) {
+	o, ok := obj.(metav1.Object)
+	if !ok {
+		return obj, nil // a tombstone
+	}
+	o.SetManagedFields(nil)
+	if m, isMeta := obj.(*metav1.PartialObjectMetadata); isMeta {
+		m.Annotations, m.OwnerReferences = nil, nil
+		return obj, nil
+	}
+	if a := o.GetAnnotations(); a[corev1.LastAppliedConfigAnnotation] != "" {
+		a = maps.Clone(a)
+		delete(a, corev1.LastAppliedConfigAnnotation)
+		o.SetAnnotations(a)
+	}
+	return obj, nil
 }
 
 // envCredentials reads the operator-wide default credentials from the environment.
@@ -375,7 +406,6 @@ func (o *operatorOptions) setupController(ctx context.Context, mgr ctrl.Manager)
 			EnvUser: o.defaultCredentialsUser,
 			Secret:  types.NamespacedName{Namespace: o.namespace, Name: o.defaultCredentialsSecret},
 		},
-		ClaimNamespace:           o.namespace,
 		RequestTimeout:           o.apiTimeout,
 		CreateSettle:             o.createSettle,
 		SyncPeriod:               o.syncPeriod,

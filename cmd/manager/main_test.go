@@ -140,7 +140,7 @@ func TestCacheScope(t *testing.T) {
 	g.Expect(secretMeta("unwatched", "creds")).NotTo(Succeed(), "Secrets of unwatched namespaces are not cached")
 }
 
-// The claims that bind each Cloudflare client to one OAuthClient live in the operator's
+// The default credentials Secret and the leader-election Lease live in the operator's
 // namespace: without one the manager refuses to start, and the other new flags are
 // validated before anything starts.
 func TestOperatorNamespaceAndHardeningFlags(t *testing.T) {

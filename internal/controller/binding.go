@@ -60,10 +60,9 @@ func (r *OAuthClientReconciler) observe(ctx context.Context, p *pass) error {
 	if !ok {
 		return nil
 	}
+	// An adoption records no Event: status.clientID and Ready say it, and at thousands
+	// of objects an Event each would double the apiserver writes of an import.
 	p.remote = &c
-	if !p.createdByUs && obj.Status.ClientID != c.ClientID {
-		r.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, v1alpha1.EventAdopted, "Adopt", "adopted Cloudflare client %s", c.ClientID)
-	}
 	return nil
 }
 
@@ -164,7 +163,7 @@ func madeByCreate(spec *v1alpha1.OAuthClientSpec, c *cfapi.OAuthClient, intent t
 // have claimed it yet: it could be the other half of a race).
 func (r *OAuthClientReconciler) claimedByOther(ctx context.Context, obj *v1alpha1.OAuthClient, account, id string) (bool, error) {
 	list := &v1alpha1.OAuthClientList{}
-	if err := r.List(ctx, list, client.MatchingFields{indexClientID: account + "/" + id}); err != nil {
+	if err := r.List(ctx, list, client.MatchingFields{indexClientID: account + "/" + id}, client.UnsafeDisableDeepCopy); err != nil {
 		return false, err
 	}
 	for i := range list.Items {

@@ -59,7 +59,7 @@ func (r *OAuthClientReconciler) create(ctx context.Context, p *pass) error {
 	secretErr := r.storeCreatedSecret(ctx, p, created.ClientSecret)
 	bindErr := r.recordBinding(ctx, p)
 	if previousID != "" {
-		_ = r.claims.release(ctx, obj, p.accountID(), previousID)
+		r.claims.release(obj, p.accountID(), previousID)
 		r.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, v1alpha1.EventRecreated, "Create",
 			"client %s was deleted outside the operator; created %s and wrote its new secret", previousID, created.ClientID)
 	} else {

@@ -45,9 +45,7 @@ func (r *OAuthClientReconciler) reconcileDelete(ctx context.Context, p *pass) (c
 			return r.outcome(ctx, p, err)
 		}
 	} else if id := boundIDOf(obj); id != "" {
-		if err := r.claims.release(ctx, obj, accountIDOf(obj), id); err != nil {
-			return ctrl.Result{}, err
-		}
+		r.claims.release(obj, accountIDOf(obj), id)
 	}
 	if err := r.patchMeta(ctx, obj, func(o *v1alpha1.OAuthClient) { controllerutil.RemoveFinalizer(o, v1alpha1.Finalizer) }); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
@@ -108,5 +106,6 @@ func (r *OAuthClientReconciler) deleteRemote(ctx context.Context, p *pass) error
 	}
 	r.snapshots.Remove(p.account, p.boundID)
 	r.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, v1alpha1.EventDeleted, "Delete", "deleted Cloudflare client %s", p.boundID)
-	return r.claims.release(ctx, obj, p.accountID(), p.boundID)
+	r.claims.release(obj, p.accountID(), p.boundID)
+	return nil
 }

@@ -5,7 +5,6 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -35,11 +34,6 @@ var _ = Describe("Hardening", func() {
 				SecretRotation: &v1alpha1.SecretRotation{RotationID: "steal"},
 			},
 		}
-	}
-	claims := func() []coordinationv1.Lease {
-		list := &coordinationv1.LeaseList{}
-		Expect(k8sClient.List(ctx(), list, client.InNamespace(claimNamespace))).To(Succeed())
-		return list.Items
 	}
 
 	Describe("one Cloudflare client, one OAuthClient", func() {
@@ -107,18 +101,14 @@ var _ = Describe("Hardening", func() {
 				"True/"+v1alpha1.ReasonReconciled, "False/"+v1alpha1.ReasonClientAlreadyBound))
 			Expect(count(writes(account), routeRotate)).To(Equal(1), "only the winner rotates")
 
-			By("the claim is a Lease in the operator's namespace, so it outlives a restart")
-			var holder string
-			for _, l := range claims() {
-				if l.Annotations["cloudflare.oauth-operator.dev/client"] == account+"/"+seeded.ClientID {
-					holder = l.Annotations["cloudflare.oauth-operator.dev/holder"]
-				}
-			}
-			winner := a + "/one"
+			By("the binding is recorded in the winner's status, which only the operator writes, so it outlives a restart")
+			winner, loser := get(a, "one"), get(b, "two")
 			if readyReason(b, "two")() == "True/"+v1alpha1.ReasonReconciled {
-				winner = b + "/two"
+				winner, loser = loser, winner
 			}
-			Expect(holder).To(Equal(winner))
+			Expect(winner.Status.ClientID).To(Equal(seeded.ClientID))
+			Expect(loser.Status.ClientID).To(BeEmpty())
+			Expect(condition(loser, v1alpha1.ConditionReady).Message).To(ContainSubstring(winner.Namespace + "/" + winner.Name))
 		})
 	})
 

@@ -74,7 +74,7 @@ func (c *objectsCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	list := &v1alpha1.OAuthClientList{}
-	if err := c.reader.List(ctx, list); err != nil {
+	if err := c.reader.List(ctx, list, client.UnsafeDisableDeepCopy); err != nil { // read only
 		return
 	}
 	var s objectStats

@@ -48,6 +48,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	"github.com/cloudflare-oauth-operator/cloudflare-oauth-operator/api/v1alpha1"
@@ -67,9 +68,6 @@ type OAuthClientReconciler struct {
 	// DefaultCredentialsNamespaces selects the namespaces whose objects may use the
 	// default credentials (by their labels); nil allows every namespace.
 	DefaultCredentialsNamespaces labels.Selector
-	// ClaimNamespace is where the claims that bind each Cloudflare client to one
-	// OAuthClient live (the operator's own namespace).
-	ClaimNamespace string
 	// SyncPeriod is how often each object is re-checked for drift, and how old an
 	// account snapshot may get (--remote-sync-period).
 	SyncPeriod time.Duration
@@ -189,7 +187,13 @@ func (r *OAuthClientReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	} else {
 		res, err = r.reconcileNormal(ctx, p)
 	}
-	return r.writeStatus(ctx, before, obj, res, err)
+	res, err = r.writeStatus(ctx, before, obj, res, err)
+	if err == nil && res.RequeueAfter > 0 {
+		// The next look is background work (a drift check, a poll, a timer): it must
+		// not go ahead of a person's change (see userChangesFirst).
+		res.Priority = new(handler.LowPriority)
+	}
+	return res, err
 }
 
 // reconcileNormal drives a live object to its spec.

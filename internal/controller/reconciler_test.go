@@ -75,7 +75,6 @@ func newFixture(t *testing.T, objs ...client.Object) *fixture {
 		},
 		SyncPeriod:               time.Minute,
 		VerificationPollInterval: 10 * time.Second,
-		ClaimNamespace:           "cfoauth-system",
 	}
 	r.init(c)
 	r.now = clock.Now

@@ -21,7 +21,7 @@ type secretStore struct {
 	direct client.Reader // the API server
 
 	mu   sync.Mutex
-	memo map[types.NamespacedName]*corev1.Secret
+	memo map[types.NamespacedName]encodedSecret
 	// gone keeps the last data of client Secrets deleted from the cluster, so that a
 	// secret recovered after a user deleted the Secret can hand the old value out as
 	// previous_client_secret. Dropped with forget, when the object goes.
@@ -31,8 +31,24 @@ type secretStore struct {
 	writing map[types.NamespacedName]int
 }
 
+// encodedSecret is a Secret as last read or written, kept as its protobuf encoding: at
+// thousands of client Secrets, a decoded copy each (maps, strings, byte slices) costs
+// about three times as much memory. A pass decodes the one it needs.
+type encodedSecret struct {
+	resourceVersion string
+	raw             []byte
+}
+
+func (h encodedSecret) decode() *corev1.Secret {
+	sec := &corev1.Secret{}
+	if h.raw == nil || sec.Unmarshal(h.raw) != nil {
+		return nil
+	}
+	return sec
+}
+
 func newSecretStore(meta, direct client.Reader) *secretStore {
-	return &secretStore{meta: meta, direct: direct, memo: map[types.NamespacedName]*corev1.Secret{}, gone: map[types.NamespacedName]map[string][]byte{}, writing: map[types.NamespacedName]int{}}
+	return &secretStore{meta: meta, direct: direct, memo: map[types.NamespacedName]encodedSecret{}, gone: map[types.NamespacedName]map[string][]byte{}, writing: map[types.NamespacedName]int{}}
 }
 
 var secretGVK = corev1.SchemeGroupVersion.WithKind("Secret")
@@ -48,7 +64,7 @@ func (s *secretStore) get(ctx context.Context, key types.NamespacedName) (*corev
 	case err != nil:
 		return nil, err
 	default:
-		if held := s.held(key); held != nil && held.ResourceVersion == m.ResourceVersion {
+		if held := s.heldAt(key, m.ResourceVersion); held != nil {
 			return held, nil
 		}
 	}
@@ -59,27 +75,37 @@ func (s *secretStore) get(ctx context.Context, key types.NamespacedName) (*corev
 		}
 		return nil, err
 	}
-	s.remember(sec)
-	return sec.DeepCopy(), nil
+	s.remember(sec) // an encoded copy: sec stays the caller's
+	return sec, nil
 }
 
-func (s *secretStore) held(key types.NamespacedName) *corev1.Secret {
+// heldAt returns the held copy of the Secret if it is at resourceVersion.
+func (s *secretStore) heldAt(key types.NamespacedName, resourceVersion string) *corev1.Secret {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if sec := s.memo[key]; sec != nil {
-		return sec.DeepCopy()
+	h, ok := s.memo[key]
+	s.mu.Unlock()
+	if !ok || h.resourceVersion != resourceVersion {
+		return nil
 	}
-	return nil
+	return h.decode()
 }
 
 // remember records a Secret as read or as written by us (without its managed fields,
-// which nothing here reads).
+// which nothing here reads). A Secret that cannot be encoded is not held: it is read
+// again next time.
 func (s *secretStore) remember(sec *corev1.Secret) {
-	held := sec.DeepCopy()
-	held.ManagedFields = nil
+	key := client.ObjectKeyFromObject(sec)
+	managed := sec.ManagedFields
+	sec.ManagedFields = nil
+	raw, err := sec.Marshal()
+	sec.ManagedFields = managed
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.memo[client.ObjectKeyFromObject(held)] = held
+	if err != nil {
+		delete(s.memo, key)
+		return
+	}
+	s.memo[key] = encodedSecret{resourceVersion: sec.ResourceVersion, raw: raw}
 }
 
 // forget drops everything held for the Secret.
@@ -94,8 +120,10 @@ func (s *secretStore) forget(key types.NamespacedName) {
 func (s *secretStore) vanished(key types.NamespacedName) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if held := s.memo[key]; held != nil {
-		s.gone[key] = held.Data
+	if held, ok := s.memo[key]; ok {
+		if sec := held.decode(); sec != nil {
+			s.gone[key] = sec.Data
+		}
 	}
 	delete(s.memo, key)
 }
@@ -106,8 +134,10 @@ func (s *secretStore) lastKnown(key types.NamespacedName, clientID string) strin
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	data := s.gone[key]
-	if held := s.memo[key]; held != nil {
-		data = held.Data
+	if held, ok := s.memo[key]; ok {
+		if sec := held.decode(); sec != nil {
+			data = sec.Data
+		}
 	}
 	if string(data["client_id"]) != clientID {
 		return ""
@@ -132,8 +162,8 @@ func (s *secretStore) isOwnWrite(obj client.Object) bool {
 	if s.writing[key] > 0 {
 		return true
 	}
-	held := s.memo[key]
-	return held != nil && held.ResourceVersion == obj.GetResourceVersion()
+	held, ok := s.memo[key]
+	return ok && held.resourceVersion == obj.GetResourceVersion()
 }
 
 // writing marks a write to the Secret in flight; call the returned func once its

@@ -2,16 +2,17 @@ package controller
 
 import (
 	"context"
-	"errors"
 	"maps"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/priorityqueue"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
@@ -29,9 +30,6 @@ const (
 	// indexClientID maps an object to "<accountID>/<clientID>" of every client ID it
 	// claims (spec, annotation, status), to find clients bound to another object.
 	indexClientID = "cloudflare.clientID"
-	// indexSecretName maps an object to the name of its client Secret, so that the
-	// deletion of a Secret that blocked it (SecretConflict) wakes it up.
-	indexSecretName = "cloudflare.secretName"
 	// indexAccountRef maps an object to the CloudflareAccount it names, "" for none.
 	indexAccountRef = "spec.accountRef.name"
 )
@@ -58,20 +56,12 @@ func (r *OAuthClientReconciler) SetupWithManager(ctx context.Context, mgr ctrl.M
 	}); err != nil {
 		return err
 	}
-	if err := idx.IndexField(ctx, &v1alpha1.OAuthClient{}, indexSecretName, func(o client.Object) []string {
-		return []string{o.(*v1alpha1.OAuthClient).SecretName()}
-	}); err != nil {
-		return err
-	}
 
-	if r.ClaimNamespace == "" {
-		return errors.New("ClaimNamespace must name the operator's namespace, where client claims are kept")
-	}
 	if err := setupCredentialsUsage(mgr); err != nil {
 		return err
 	}
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&v1alpha1.OAuthClient{}, builder.WithPredicates(predicate.Or(
+		Watches(&v1alpha1.OAuthClient{}, userChangesFirst(), builder.WithPredicates(predicate.Or(
 			predicate.GenerationChangedPredicate{},
 			annotationChanged(v1alpha1.AnnotationRestartVerification),
 		))).
@@ -111,10 +101,45 @@ func (r *OAuthClientReconciler) init(metaReader client.Reader) {
 	r.scopes = newScopeCatalogs()
 	r.apis = newAPIClients(r.NewAPI, r.RequestBudget, now)
 	r.secrets = newSecretStore(metaReader, r.APIReader)
-	r.claims = newClaimStore(r.Client, r.APIReader, r.ClaimNamespace, now)
+	r.claims = newClaimStore(r.Client)
 	r.zones = dns.NewZones(now)
 	r.records = dns.NewRecords(now)
 	r.usage = newUsageTracker()
+}
+
+// Work queue priorities (controller-runtime's priority queue). A person's change to an
+// object (a spec edit, a restart-verification request, a deletion) goes ahead of
+// everything else; new objects come next; the objects of the initial list at startup,
+// and every periodic drift check, come last. So an edit is never queued behind a mass
+// import of a thousand objects, nor behind the startup resync of ten thousand.
+const priorityUserChange = 10
+
+// userChangesFirst enqueues an OAuthClient event with the priority of its kind.
+func userChangesFirst() handler.TypedEventHandler[client.Object, reconcile.Request] {
+	enqueue := func(q workqueue.TypedRateLimitingInterface[reconcile.Request], o client.Object, priority *int) {
+		req := reconcile.Request{NamespacedName: client.ObjectKeyFromObject(o)}
+		if pq, ok := q.(priorityqueue.PriorityQueue[reconcile.Request]); ok {
+			pq.AddWithOpts(priorityqueue.AddOpts{Priority: priority}, req)
+			return
+		}
+		q.Add(req)
+	}
+	// TypedFuncs gives initial-list creates and resyncs handler.LowPriority through the
+	// queue it passes in; an explicit priority overrides that.
+	return handler.TypedFuncs[client.Object, reconcile.Request]{
+		CreateFunc: func(_ context.Context, e event.TypedCreateEvent[client.Object], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			enqueue(q, e.Object, nil)
+		},
+		UpdateFunc: func(_ context.Context, e event.TypedUpdateEvent[client.Object], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			enqueue(q, e.ObjectNew, new(priorityUserChange))
+		},
+		DeleteFunc: func(_ context.Context, e event.TypedDeleteEvent[client.Object], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			enqueue(q, e.Object, new(priorityUserChange))
+		},
+		GenericFunc: func(_ context.Context, e event.TypedGenericEvent[client.Object], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			enqueue(q, e.Object, nil)
+		},
+	}
 }
 
 // annotationChanged passes updates that change one annotation: a user asking for an
@@ -153,18 +178,22 @@ func (r *OAuthClientReconciler) objectsForSecret(ctx context.Context, sec client
 	if owner := sec.GetLabels()[v1alpha1.LabelOAuthClient]; owner != "" && sec.GetLabels()[v1alpha1.LabelManagedBy] == v1alpha1.ManagerName {
 		return append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: sec.GetNamespace(), Name: owner}})
 	}
-	for _, index := range []string{indexCredentials, indexSecretName} {
-		list := &v1alpha1.OAuthClientList{}
-		if err := r.List(ctx, list, client.InNamespace(sec.GetNamespace()), client.MatchingFields{index: sec.GetName()}); err == nil {
-			for _, o := range list.Items {
-				reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&o)})
+	// The objects of the namespace that use it as credentials, or whose client Secret
+	// it is (a Secret that blocked them, SecretConflict, may have gone). No index: one
+	// per object would cost more memory than this scan of one namespace costs time.
+	list := &v1alpha1.OAuthClientList{}
+	if err := r.List(ctx, list, client.InNamespace(sec.GetNamespace()), client.UnsafeDisableDeepCopy); err == nil {
+		for i := range list.Items {
+			o := &list.Items[i]
+			if o.CredentialsSecretName() == sec.GetName() || o.SecretName() == sec.GetName() {
+				reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(o)})
 			}
 		}
 	}
 	def := r.DefaultCredentials.Secret
 	if def.Name != "" && sec.GetNamespace() == def.Namespace && sec.GetName() == def.Name {
 		list := &v1alpha1.OAuthClientList{}
-		if err := r.List(ctx, list, client.MatchingFields{indexCredentials: ""}); err == nil {
+		if err := r.List(ctx, list, client.MatchingFields{indexCredentials: ""}, client.UnsafeDisableDeepCopy); err == nil {
 			for _, o := range list.Items {
 				reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&o)})
 			}
@@ -177,7 +206,7 @@ func (r *OAuthClientReconciler) objectsForSecret(ctx context.Context, sec client
 // its readiness) to the objects that name it.
 func (r *OAuthClientReconciler) objectsForAccount(ctx context.Context, acct client.Object) []reconcile.Request {
 	list := &v1alpha1.OAuthClientList{}
-	if err := r.List(ctx, list, client.MatchingFields{indexAccountRef: acct.GetName()}); err != nil {
+	if err := r.List(ctx, list, client.MatchingFields{indexAccountRef: acct.GetName()}, client.UnsafeDisableDeepCopy); err != nil {
 		return nil
 	}
 	return requestsFor(list)
@@ -187,7 +216,7 @@ func (r *OAuthClientReconciler) objectsForAccount(ctx context.Context, acct clie
 // default credentials' selector read) to the objects in it.
 func (r *OAuthClientReconciler) objectsInNamespace(ctx context.Context, ns client.Object) []reconcile.Request {
 	list := &v1alpha1.OAuthClientList{}
-	if err := r.List(ctx, list, client.InNamespace(ns.GetName())); err != nil {
+	if err := r.List(ctx, list, client.InNamespace(ns.GetName()), client.UnsafeDisableDeepCopy); err != nil {
 		return nil
 	}
 	return requestsFor(list)

@@ -134,7 +134,6 @@ var _ = BeforeSuite(func() {
 		},
 		SyncPeriod:               syncPeriod,
 		VerificationPollInterval: 300 * time.Millisecond,
-		ClaimNamespace:           claimNamespace,
 		RequestTimeout:           httpClient.Timeout,
 		CreateSettle:             time.Second,
 		Issuer:                   "https://dash.cloudflare.com",

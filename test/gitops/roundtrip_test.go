@@ -140,10 +140,6 @@ func startOperator(t *testing.T) client.Client {
 		SyncPeriod:               2 * time.Second,
 		VerificationPollInterval: 300 * time.Millisecond,
 		MaxConcurrentReconciles:  2,
-		ClaimNamespace:           "cloudflare-oauth-operator-system",
-	}
-	if err := k8s.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: r.ClaimNamespace}}); err != nil {
-		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	if err := r.SetupWithManager(ctx, mgr); err != nil {

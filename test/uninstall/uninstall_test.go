@@ -24,7 +24,6 @@ import (
 
 	. "github.com/onsi/gomega"
 	"go.uber.org/zap/zapcore"
-	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -49,12 +48,9 @@ import (
 )
 
 const (
-	testToken      = "uninstall-token-71c4e9"
-	account        = "5f0c2a9b8e7d6c5b4a39281706f5e4d3"
-	claimNamespace = "cfoauth-system"
-	crdName        = "oauthclients.cloudflare.oauth-operator.dev"
-	// claimLabel marks the Leases that bind a Cloudflare client to one OAuthClient.
-	claimLabel = "cloudflare.oauth-operator.dev/claim"
+	testToken = "uninstall-token-71c4e9"
+	account   = "5f0c2a9b8e7d6c5b4a39281706f5e4d3"
+	crdName   = "oauthclients.cloudflare.oauth-operator.dev"
 	// settle bounds every wait; the CRD's own finalizer polls its instances every 5s.
 	settle = 60 * time.Second
 )
@@ -69,7 +65,7 @@ type world struct {
 // TestDeletingTheCRDDeletesNoCloudflareClient: with the manager running, deleting the
 // CRD releases every OAuthClient (deletionPolicy left at its default, Delete) without a
 // single DELETE to Cloudflare, with an Event and a log line on each saying why, and
-// releases the client claims and the credentials Secrets' finalizers, so nothing is
+// releases the credentials Secrets' finalizers, so nothing is
 // left stuck. An ordinary deletion, just before, still deletes its client: the guard
 // reads the real CRD and lets it through.
 func TestDeletingTheCRDDeletesNoCloudflareClient(t *testing.T) {
@@ -137,9 +133,6 @@ func TestDeletingTheCRDDeletesNoCloudflareClient(t *testing.T) {
 	}
 	g.Expect(w.releaseLines(t)).To(ConsistOf(objectKeys(objs)), "info lines saying why each object was released")
 
-	leases := &coordinationv1.LeaseList{}
-	g.Expect(w.kube.List(ctx, leases, client.InNamespace(claimNamespace), client.HasLabels{claimLabel})).To(Succeed())
-	g.Expect(leases.Items).To(BeEmpty(), "client claims left behind")
 	for _, ns := range teams {
 		g.Eventually(func() []string { return w.credentialsFinalizers(t, ns) }, settle, 100*time.Millisecond).
 			ShouldNot(ContainElement(v1alpha1.FinalizerCredentialsInUse),
@@ -188,9 +181,6 @@ func start(t *testing.T) *world {
 	srv := httptest.NewServer(emu)
 	t.Cleanup(srv.Close)
 
-	if err := kube.Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: claimNamespace}}); err != nil {
-		t.Fatal(err)
-	}
 	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{Scheme: scheme, Metrics: metricsserver.Options{BindAddress: "0"}})
 	if err != nil {
 		t.Fatal(err)
@@ -205,7 +195,6 @@ func start(t *testing.T) *world {
 		},
 		SyncPeriod:               2 * time.Second,
 		VerificationPollInterval: 300 * time.Millisecond,
-		ClaimNamespace:           claimNamespace,
 		RequestTimeout:           httpClient.Timeout,
 		CreateSettle:             time.Second,
 	}

@@ -52,8 +52,9 @@ const (
 	// demo replaces with the emulator's.
 	credentialsSecret = "cloudflare-credentials"
 	fieldOwner        = "demo"
-	// operatorNamespace is the operator's own namespace (--operator-namespace): it
-	// keeps the claims that bind each Cloudflare client to one OAuthClient.
+	// operatorNamespace is the operator's own namespace (--operator-namespace, which
+	// the manager requires); the demo binds the leader-election Role there, as in a
+	// cluster.
 	operatorNamespace = "cfoauth-system"
 )
 
@@ -183,7 +184,7 @@ func writeKubeconfig(user *envtest.AuthenticatedUser, path, namespace string) er
 // grantOperatorRBAC gives the operator's user exactly what config/rbac gives the
 // manager's service account, so that the demo fails if the operator needs more: the
 // ClusterRole generated from the RBAC markers, and the Role of its own namespace
-// (Leases: leader election and the client claims), in the operator namespace it creates.
+// (Leases, for leader election only), in the operator namespace it creates.
 func (d *demo) grantOperatorRBAC(ctx context.Context) error {
 	role := &rbacv1.ClusterRole{}
 	if err := readManifest("role.yaml", role); err != nil {

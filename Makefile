@@ -123,11 +123,11 @@ build: manifests generate fmt vet ## Build the manager binary into bin/manager.
 plugin: ## Build the kubectl plugin into bin/kubectl-cfoauth.
 	go build -o bin/kubectl-cfoauth ./cmd/kubectl-cfoauth
 
-# The namespace that holds the operator's client claims when it runs out of cluster.
+# The operator's namespace (--operator-namespace) when it runs out of cluster: its default credentials Secret.
 OPERATOR_NAMESPACE ?= default
 
 .PHONY: run
-run: manifests generate fmt vet ## Run the manager against the cluster of the current kubeconfig (OPERATOR_NAMESPACE holds its claims).
+run: manifests generate fmt vet ## Run the manager against the cluster of the current kubeconfig (OPERATOR_NAMESPACE is its --operator-namespace).
 	go run ./cmd/manager --operator-namespace=$(OPERATOR_NAMESPACE)
 
 .PHONY: bench

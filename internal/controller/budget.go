@@ -90,6 +90,9 @@ type budget struct {
 	mu           sync.Mutex
 	blockedUntil time.Time
 	slowUntil    time.Time
+	// yieldUntil: Cloudflare said no more than the reserve remains for the user, so
+	// calls wait for the window to free capacity (not a block: nothing was refused).
+	yieldUntil time.Time
 
 	// stats feeds the metrics (metrics_state.go).
 	stats budgetStats
@@ -107,6 +110,21 @@ func newBudget(b RequestBudget, now func() time.Time) *budget {
 		bg.window = min(b.Window, cloudflareWindow)
 	}
 	return bg
+}
+
+// reserveShare is the part of the user's quota the operator leaves to the dashboard and
+// other tools sharing the user, however much of the quota they spend: when a Ratelimit
+// header says no more than this remains, the operator yields until the window frees
+// capacity, so that it is never the call that pushes the user into Cloudflare's
+// 5-minute block.
+const reserveShare = 0.1
+
+// yieldingFor is how long calls must still wait for others' use of the window to
+// pass; 0 when not yielding.
+func (b *budget) yieldingFor() time.Duration {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return max(b.yieldUntil.Sub(b.now()), 0)
 }
 
 // blockedFor is how long calls must still wait for a block to end; 0 when not blocked.
@@ -134,6 +152,10 @@ func (b *budget) block(d time.Duration) {
 func (b *budget) reserve(ctx context.Context) error {
 	if d := b.blockedFor(); d > 0 {
 		return &rateLimitedError{wait: d}
+	}
+	if d := b.yieldingFor(); d > 0 {
+		b.stats.deferred.Add(1)
+		return &rateLimitedError{wait: d, paced: true}
 	}
 	if b.lim == nil {
 		return nil
@@ -178,8 +200,10 @@ func (b *budget) recover() {
 
 // observe follows what Cloudflare said about the user's budget after a call: a 429
 // blocks for its (bounded) Retry-After; a Ratelimit header with nothing remaining
-// blocks until its (bounded) reset; a header with less remaining than the bucket would
-// spend slows the bucket until that reset.
+// blocks until its (bounded) reset; one with no more than the reserve remaining (others
+// spent the rest) yields until that reset; a header with less remaining than the
+// bucket would spend slows the bucket to what is left above the reserve until that
+// reset.
 func (b *budget) observe(rl *cfapi.RateLimit, err error) {
 	if retryAfter, limited := cfapi.IsRateLimited(err); limited {
 		b.stats.rateLimited.Add(1)
@@ -199,7 +223,16 @@ func (b *budget) observe(rl *cfapi.RateLimit, err error) {
 	if b.lim == nil {
 		return
 	}
-	allowed, until := rate.Limit(0.9*float64(rl.Remaining)/reset.Seconds()), b.now().Add(reset)
+	reserve := int(reserveShare * float64(rl.Quota))
+	if rl.Remaining <= reserve {
+		b.mu.Lock()
+		if until := b.now().Add(reset); until.After(b.yieldUntil) {
+			b.yieldUntil = until
+		}
+		b.mu.Unlock()
+		return
+	}
+	allowed, until := rate.Limit(0.9*float64(rl.Remaining-reserve)/reset.Seconds()), b.now().Add(reset)
 	switch {
 	case allowed >= b.base:
 		allowed, until = b.base, time.Time{}

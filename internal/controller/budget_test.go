@@ -104,6 +104,37 @@ func TestPacingFollowsCloudflaresRemainingBudget(t *testing.T) {
 	}
 }
 
+// Another tool spends the user's quota: when Cloudflare says no more than the reserve
+// (10% of the quota) remains, the operator sends nothing until the header's reset,
+// without counting a block, and then spends only what is left above the reserve.
+func TestPacingYieldsTheReserveToOtherTools(t *testing.T) {
+	inner := &countingAPI{rl: cfapi.RateLimit{Remaining: 110, Reset: 2 * time.Second, Quota: 1200, Window: 300 * time.Second}}
+	api, clock := newTestPaced(inner, DefaultRequestBudget)
+	if _, err := api.ListOAuthClients(t.Context(), "a"); err != nil {
+		t.Fatal(err)
+	}
+	_, err := api.ListOAuthClients(t.Context(), "a")
+	var limited *rateLimitedError
+	if !errors.As(err, &limited) || !limited.paced || limited.wait <= 0 || limited.wait > 2*time.Second {
+		t.Fatalf("call with 110 of 1200 remaining: err = %v, want a paced wait of at most the 2s reset", err)
+	}
+	if inner.lists != 1 {
+		t.Fatalf("Cloudflare saw %d calls, want 1: only the reserve remained", inner.lists)
+	}
+	if n := api.budget().stats.blocks.Load(); n != 0 {
+		t.Fatalf("%d blocks counted: yielding to other tools is not a block", n)
+	}
+	clock.t = clock.t.Add(3 * time.Second)
+	inner.rl = cfapi.RateLimit{Remaining: 420, Reset: 100 * time.Second, Quota: 1200, Window: 300 * time.Second}
+	if _, err := api.ListOAuthClients(t.Context(), "a"); err != nil {
+		t.Fatalf("after the reset: %v", err)
+	}
+	want := rate.Limit(0.9 * (420 - 120) / 100.0)
+	if got := api.budget().lim.Limit(); math.Abs(float64(got-want)) > 1e-9 {
+		t.Errorf("limit = %v with 420 remaining for 100s, want %v: 90%% of what is left above the reserve", got, want)
+	}
+}
+
 // The pacer froze: a Ratelimit header with r=0 set the bucket's rate to 0, the next
 // reservation waited forever, and nothing raised the rate again (adapt only ran after a
 // call that was sent). Now r=0 blocks until the header's reset, bounded, and then the

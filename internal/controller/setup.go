@@ -30,7 +30,8 @@ const (
 	// indexClientID maps an object to "<accountID>/<clientID>" of every client ID it
 	// claims (spec, annotation, status), to find clients bound to another object.
 	indexClientID = "cloudflare.clientID"
-	// indexAccountRef maps an object to the CloudflareAccount it names, "" for none.
+	// indexAccountRef maps an object to the CloudflareAccount it names; objects naming
+	// none are not indexed.
 	indexAccountRef = "spec.accountRef.name"
 )
 
@@ -52,7 +53,10 @@ func (r *OAuthClientReconciler) SetupWithManager(ctx context.Context, mgr ctrl.M
 		return err
 	}
 	if err := idx.IndexField(ctx, &v1alpha1.OAuthClient{}, indexAccountRef, func(o client.Object) []string {
-		return []string{accountRefOf(o)}
+		if ref := accountRefOf(o); ref != "" {
+			return []string{ref}
+		}
+		return nil // not queried: an entry per object would cost memory for nothing
 	}); err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -131,7 +132,9 @@ func (s *Snapshots) replace(key accountKey, started time.Time, clients []cfapi.O
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	next := &accountState{clients: make(map[string]cfapi.OAuthClient, len(clients)), fetchedAt: started, listedAt: started, local: map[string]localWrite{}}
+	share := listSharer{}
 	for _, c := range clients {
+		share.lists(&c)
 		next.clients[c.ClientID] = c
 	}
 	if prev := s.accounts[key]; prev != nil {
@@ -232,4 +235,38 @@ func (s *Snapshots) Forget(creds string) {
 			delete(s.accounts, k)
 		}
 	}
+}
+
+// listSharer makes the clients of one List share the lists they hold identically
+// (grant and response types, scopes, empty lists), which in a large account are almost
+// all the same: a snapshot of thousands of clients then holds each distinct list once.
+// Nothing writes to a snapshot's slices (readers clone before sorting or editing).
+type listSharer map[string][]string
+
+func (s listSharer) lists(c *cfapi.OAuthClient) {
+	for _, l := range []*[]string{&c.GrantTypes, &c.ResponseTypes, &c.Scopes, &c.OptionalScopes,
+		&c.PostLogoutRedirectURIs, &c.AllowedCORSOrigins} {
+		*l = s.share(*l)
+	}
+	c.Visibility, c.TokenEndpointAuthMethod = s.str(c.Visibility), s.str(c.TokenEndpointAuthMethod)
+}
+
+func (s listSharer) share(l []string) []string {
+	if l == nil {
+		return nil
+	}
+	key := "l\x00" + strings.Join(l, "\x00")
+	if held, ok := s[key]; ok {
+		return held
+	}
+	s[key] = l
+	return l
+}
+
+func (s listSharer) str(v string) string {
+	if held, ok := s["s\x00"+v]; ok {
+		return held[0]
+	}
+	s["s\x00"+v] = []string{v}
+	return v
 }

@@ -154,3 +154,23 @@ func TestSnapshotsNeverSettleForAListSentBeforeNotBefore(t *testing.T) {
 		t.Errorf("List calls = %d, want 2: the in-flight one, then one sent after notBefore", got)
 	}
 }
+
+// A large account's clients mostly hold the same grant types and scopes: the snapshot
+// keeps one copy of each distinct list, and every client still reads its own values.
+func TestSnapshotsShareIdenticalLists(t *testing.T) {
+	s := NewSnapshots(time.Minute)
+	key := accountKey{creds: "c", account: "a"}
+	mk := func(id string, scopes ...string) cfapi.OAuthClient {
+		return cfapi.OAuthClient{ClientID: id, Visibility: "private", GrantTypes: []string{"authorization_code", "refresh_token"}, Scopes: scopes}
+	}
+	s.replace(key, time.Now(), []cfapi.OAuthClient{mk("1", "account.read", "offline_access"), mk("2", "account.read", "offline_access"), mk("3", "user-details.read")})
+	one, _ := s.Get(key, "1")
+	two, _ := s.Get(key, "2")
+	three, _ := s.Get(key, "3")
+	if &one.Scopes[0] != &two.Scopes[0] || &one.GrantTypes[0] != &three.GrantTypes[0] {
+		t.Error("identical lists are held twice")
+	}
+	if len(three.Scopes) != 1 || three.Scopes[0] != "user-details.read" || two.Scopes[1] != "offline_access" {
+		t.Errorf("a client reads another's values: %v, %v", two.Scopes, three.Scopes)
+	}
+}

@@ -74,7 +74,7 @@ func (rep *report) groups(path string) []curveKey {
 	var out []curveKey
 	for _, r := range rep.Results {
 		k := curveKey{r.Path, r.Strategy, r.Accounts}
-		if (path == "" || r.Path == path) && !seen[k] {
+		if r.Variant == "" && (path == "" || r.Path == path) && !seen[k] {
 			seen[k] = true
 			out = append(out, k)
 		}
@@ -95,7 +95,7 @@ func (rep *report) groups(path string) []curveKey {
 func (rep *report) resultsOf(k curveKey) []*result {
 	var out []*result
 	for _, r := range rep.Results {
-		if r.Path == k.path && r.Strategy == k.strategy && r.Accounts == k.accounts {
+		if r.Variant == "" && r.Path == k.path && r.Strategy == k.strategy && r.Accounts == k.accounts {
 			out = append(out, r)
 		}
 	}
@@ -210,7 +210,7 @@ func (rep *report) pacingPanel(x, y, w, h float64) panel {
 	maxT, maxY := 330.0, 1300.0
 	var creates []*result
 	for _, r := range rep.Results {
-		if r.Path == pathCreate && len(r.Token0) > 0 {
+		if r.Variant == "" && r.Path == pathCreate && len(r.Token0) > 0 {
 			creates = append(creates, r)
 			last := r.Token0[len(r.Token0)-1]
 			maxT, maxY = math.Max(maxT, last.X*1.05), math.Max(maxY, last.Y*1.1)
@@ -227,7 +227,7 @@ func (rep *report) pacingPanel(x, y, w, h float64) panel {
 			color = "#9ecae1"
 		}
 		se := series{name: fmt.Sprintf("%s, N=%d over %s", strategyName(r.Strategy), r.N, accountsLabel(r.Accounts)),
-			color: color, marker: "none", points: r.Token0}
+			color: color, marker: markerNone, points: r.Token0}
 		p.series = append(p.series, se)
 		if len(r.RateLimited0) > 0 {
 			marks := series{name: "", color: color, marker: "cross", open: map[int]string{}, labelBelow: true}

@@ -103,24 +103,30 @@ func (e *emulator) timeline() []apiEvent {
 	return append([]apiEvent(nil), e.events...)
 }
 
-// opOfRequest classifies /client/v4/accounts/{a}/oauth_clients[/{id}].
-func opOfRequest(method, path string) string {
-	segs := strings.Split(strings.Trim(strings.TrimPrefix(path, cfemu.BasePath), "/"), "/")
+// opOfRequest classifies /client/v4/accounts/{a}/oauth_clients[/{id}] and /oauth/scopes;
+// anything else (token verification, secret rotation) is opOther.
+func opOfRequest(method, p string) string {
+	segs := strings.Split(strings.Trim(strings.TrimPrefix(p, cfemu.BasePath), "/"), "/")
 	switch {
-	case len(segs) == 3 && method == http.MethodGet:
-		return opList
-	case len(segs) == 3 && method == http.MethodPost:
-		return opCreate
-	case len(segs) == 4 && method == http.MethodGet:
-		return opGet
-	case len(segs) == 4 && method == http.MethodPatch:
-		return opPatch
-	case len(segs) == 4 && method == http.MethodDelete:
-		return opDelete
-	case len(segs) == 2 && segs[0] == "oauth":
+	case len(segs) == 2 && segs[0] == "oauth" && segs[1] == "scopes":
 		return opScopes
+	case len(segs) < 3 || len(segs) > 4 || segs[0] != "accounts" || segs[2] != "oauth_clients":
+		return opOther
+	}
+	if op, ok := opOfClientRoute[method+" "+strconv.Itoa(len(segs))]; ok {
+		return op
 	}
 	return opOther
+}
+
+// opOfClientRoute maps "METHOD segments" of an oauth_clients path to its operation: 3
+// segments is the collection, 4 one client.
+var opOfClientRoute = map[string]string{
+	http.MethodGet + " 3":    opList,
+	http.MethodPost + " 3":   opCreate,
+	http.MethodGet + " 4":    opGet,
+	http.MethodPatch + " 4":  opPatch,
+	http.MethodDelete + " 4": opDelete,
 }
 
 // tokenIndex returns k of "Bearer bench-token-k", or -1.

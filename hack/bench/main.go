@@ -9,6 +9,9 @@
 // scenarios then measure steady state: Cloudflare calls per sync period without drift
 // and with 1% of the clients drifted out of band, and the time to correct the drift.
 //
+// Besides the matrix (matrix.go), variants run with the Go runtime environment the
+// deployment ships (+gomemlimit).
+//
 // It prints a table and writes results.md, results.svg and results.json to -out.
 // -render re-renders the Markdown and the chart from a results.json without running.
 package main
@@ -21,6 +24,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -57,23 +61,35 @@ type config struct {
 	manager    string
 	managerEnv []string
 	keepTmp    bool
+	list       bool
 	command    string
+
+	// shippedEnv is the Go runtime environment config/manager/manager.yaml deploys;
+	// the cells in shippedEnvCells also run with it, as the variantShippedEnv variant.
+	shippedEnv      []string
+	shippedEnvCells map[string]bool
 }
 
-// defaultSkip leaves out the one scenario that would dominate the run: creating 5,000
-// clients with a single token is paced at ~3.4 creates/s by design, about 24 minutes.
-// The pacing itself is shown by the N=1,000 single-token create (~5 minutes, the whole
-// of Cloudflare's 5-minute window) and by N=5,000 over five tokens.
-const defaultSkip = "create/5000/1/ours,create/5000/1/baseline,create/100/5/baseline,create/1000/5/baseline"
+// defaultSkip leaves out, as -skip patterns (path.Match, whole key):
+//   - creating 5,000 clients with a single token, paced at ~3.4 creates/s by design,
+//     about 24 minutes; the pacing itself is shown by the N=1,000 single-token create
+//     (~5 minutes, the whole of Cloudflare's 5-minute window) and by N=5,000 over five
+//     tokens;
+//   - the baseline creates over five tokens, which add nothing to the single-token ones;
+//   - at N=10,000 everything but the single-token adoption by our strategy: the scale
+//     point is about one token's List and the manager's memory, not the matrix again.
+const defaultSkip = "create/5000/1/*,create/100/5/baseline,create/1000/5/baseline," +
+	"*/10000/*/baseline,*/10000/5/*,create/10000/*/*"
 
 func parseFlags() (*config, error) {
 	c := &config{}
-	var ns, accounts, paths, strategies, skip string
-	flag.StringVar(&ns, "n", "100,1000,5000", "numbers of OAuthClient objects, comma separated")
+	var ns, accounts, paths, strategies, skip, managerEnv, shippedCells string
+	flag.StringVar(&ns, "n", "100,1000,5000,10000", "numbers of OAuthClient objects, comma separated")
 	flag.StringVar(&accounts, "accounts", "1,5", "numbers of accounts the objects are spread over, each with its own API token")
 	flag.StringVar(&paths, "paths", "adopt,create", "adopt (clients pre-seeded in Cloudflare, spec.clientID set) and/or create")
 	flag.StringVar(&strategies, "strategies", "ours,baseline", "ours (one List per account per sync period, paced) and/or baseline (one GET per object per sync period, unpaced)")
-	flag.StringVar(&skip, "skip", defaultSkip, "scenarios to leave out, as path/N/accounts/strategy, comma separated; empty runs the full matrix")
+	flag.StringVar(&skip, "skip", defaultSkip, "scenarios to leave out: patterns matched against the whole key path/N/accounts/strategy[+variant] "+
+		"(path.Match: * matches within one segment), comma separated; empty runs the full matrix")
 	flag.DurationVar(&c.latency, "latency", 50*time.Millisecond, "latency the emulator adds to every Cloudflare request")
 	flag.DurationVar(&c.syncPeriod, "sync-period", 20*time.Second, "the manager's --remote-sync-period; steady state is measured over multiples of it")
 	flag.IntVar(&c.rateLimit, "rate-limit", 1200, "Cloudflare requests allowed per token per -rate-window before a block of one window")
@@ -86,12 +102,15 @@ func parseFlags() (*config, error) {
 	flag.DurationVar(&c.scrapeInterval, "scrape-interval", 15*time.Second, "how often the manager's /metrics is scraped for the Go heap (Prometheus' usual interval)")
 	flag.StringVar(&c.out, "out", filepath.Join(testenv.RepoRoot(), "bench"), "directory for results.md, results.svg and results.json")
 	flag.StringVar(&c.render, "render", "", "re-render results.md and results.svg from this results.json and exit")
-	var managerEnv string
-	flag.StringVar(&managerEnv, "manager-env", strings.Join(deployedRuntimeEnv(), ","),
-		"KEY=VALUE environment variables for the manager, comma separated; the default is the Go runtime settings "+
-			"config/manager/manager.yaml deploys (empty: Go's defaults)")
+	flag.StringVar(&managerEnv, "manager-env", "",
+		"KEY=VALUE environment variables for the manager in every scenario but the +"+variantShippedEnv+" ones, comma separated; "+
+			"empty: Go's runtime defaults")
+	flag.StringVar(&shippedCells, "shipped-env", "adopt/5000/1/ours",
+		"scenarios (path/N/accounts/strategy) also run as KEY+"+variantShippedEnv+", with the Go runtime environment "+
+			"config/manager/manager.yaml deploys (GOMEMLIMIT); they run when the cell is in the matrix; empty runs none")
 	flag.StringVar(&c.manager, "manager", "", "use this manager binary instead of building cmd/manager (for profiling builds)")
 	flag.BoolVar(&c.keepTmp, "keep-tmp", false, "keep the temporary directory with the manager's logs")
+	flag.BoolVar(&c.list, "list", false, "print the scenarios that would run, with what each adds, and exit")
 	flag.Parse()
 
 	var err error
@@ -102,25 +121,45 @@ func parseFlags() (*config, error) {
 		return nil, fmt.Errorf("-accounts: %w", err)
 	}
 	c.paths, c.strategies, c.managerEnv = fields(paths), fields(strategies), fields(managerEnv)
+	c.shippedEnv = deployedRuntimeEnv()
+	c.shippedEnvCells = set(fields(shippedCells))
+	c.skip = set(fields(skip))
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	c.command = strings.TrimSpace("go run ./hack/bench " + strings.Join(os.Args[1:], " "))
+	return c, nil
+}
+
+// validate checks the flags that parseFlags cannot check while parsing.
+func (c *config) validate() error {
 	for _, p := range c.paths {
 		if p != pathAdopt && p != pathCreate {
-			return nil, fmt.Errorf("-paths: unknown path %q", p)
+			return fmt.Errorf("-paths: unknown path %q", p)
 		}
 	}
 	for _, s := range c.strategies {
 		if s != strategyOurs && s != strategyBaseline {
-			return nil, fmt.Errorf("-strategies: unknown strategy %q", s)
+			return fmt.Errorf("-strategies: unknown strategy %q", s)
 		}
 	}
-	c.skip = map[string]bool{}
-	for _, s := range fields(skip) {
-		c.skip[s] = true
+	for pattern := range c.skip {
+		if _, err := path.Match(pattern, ""); err != nil {
+			return fmt.Errorf("-skip: bad pattern %q: %w", pattern, err)
+		}
 	}
 	if c.syncPeriod <= 0 || c.latency < 0 || c.rateLimit < 0 || c.workers < 1 {
-		return nil, fmt.Errorf("-sync-period must be positive, -latency and -rate-limit not negative, -workers at least 1")
+		return fmt.Errorf("-sync-period must be positive, -latency and -rate-limit not negative, -workers at least 1")
 	}
-	c.command = strings.TrimSpace("go run ./hack/bench " + strings.Join(os.Args[1:], " "))
-	return c, nil
+	return nil
+}
+
+func set(items []string) map[string]bool {
+	out := make(map[string]bool, len(items))
+	for _, s := range items {
+		out[s] = true
+	}
+	return out
 }
 
 func fields(s string) []string {
@@ -145,30 +184,15 @@ func ints(s string) ([]int, error) {
 	return out, nil
 }
 
-// scenarios returns the matrix in run order: adoption first (it also measures steady
-// state), small N first, ours before the baseline.
-func (c *config) scenarios() []scenario {
-	var out []scenario
-	for _, path := range c.paths {
-		for _, n := range c.ns {
-			for _, a := range c.accounts {
-				for _, s := range c.strategies {
-					sc := scenario{Path: path, N: n, Accounts: a, Strategy: s}
-					if !c.skip[sc.String()] {
-						out = append(out, sc)
-					}
-				}
-			}
-		}
-	}
-	return out
-}
-
 func main() {
 	cfg, err := parseFlags()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(2)
+	}
+	if cfg.list {
+		cfg.printScenarios()
+		return
 	}
 	if cfg.render != "" {
 		if err := rerender(cfg); err != nil {
@@ -211,8 +235,8 @@ func runAll(ctx context.Context, cfg *config) error {
 		Command: cfg.command, Started: time.Now().UTC(), Latency: cfg.latency, SyncPeriod: cfg.syncPeriod,
 		RateLimit: cfg.rateLimit, RateWindow: cfg.rateWindow, Budget: cfg.budget, Workers: cfg.workers,
 		DriftPercent: cfg.driftPercent, BaselineCap: cfg.baselineCap, Skipped: fields(strings.Join(keys(cfg.skip), ",")),
-		ManagerEnv: cfg.managerEnv,
-		Machine:    machine(),
+		ManagerEnv: cfg.managerEnv, ShippedEnv: cfg.shippedEnv,
+		Machine: machine(),
 	}
 	rep.Commit, rep.Uncommitted = provenance(ctx)
 	all := cfg.scenarios()

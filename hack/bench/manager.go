@@ -50,12 +50,9 @@ type gcTrace struct {
 // that bind each Cloudflare client to one OAuthClient.
 const operatorNamespace = "cfoauth-system"
 
-// startManager runs the manager against the cluster and the emulator at apiURL.
+// startManager runs the manager against the cluster and the emulator at apiURL; the
+// operator's namespace must exist (createOperatorNamespace).
 func startManager(ctx context.Context, bin, dir string, cl *cluster, apiURL string, args, env []string, scrapeEvery time.Duration) (*managerProcess, error) {
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: operatorNamespace}}
-	if err := cl.client.Create(ctx, ns); err != nil && !apierrors.IsAlreadyExists(err) {
-		return nil, fmt.Errorf("creating the operator namespace: %w", err)
-	}
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -252,4 +249,14 @@ func (m *managerProcess) rssSplit() (anon, file float64) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.peakSplit[0], m.peakSplit[1]
+}
+
+// createOperatorNamespace creates the manager's --operator-namespace, before the
+// apiserver's writes are counted: it is the benchmark's write, not the operator's.
+func createOperatorNamespace(ctx context.Context, cl *cluster) error {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: operatorNamespace}}
+	if err := cl.client.Create(ctx, ns); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("creating the operator namespace: %w", err)
+	}
+	return nil
 }

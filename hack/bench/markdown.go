@@ -27,7 +27,8 @@ func (rep *report) markdown() string {
 	}
 	rep.writeSetup(w)
 	w("## Results\n\n")
-	w("![Calls per sync period and time to Ready against N, ours vs the baseline; create pacing over time](%s)\n\n", fileSVG)
+	alt := "Calls per sync period and time to Ready against N, ours vs the baseline; create pacing over time"
+	w("![%s](%s)\n\n", alt, fileSVG)
 	w("%s\n", rep.markdownTable())
 	rep.writeColumns(w)
 	rep.writeTargets(w)
@@ -62,16 +63,16 @@ func (rep *report) writeSetup(w writer) {
 	w("  `Ready=True` (reason `Reconciled`) for its generation, seen through a watch.\n")
 	w("- **Cloudflare calls** are the emulator's counters, including requests answered 429.\n")
 	w("- **apiserver writes** are the apiserver's own `apiserver_request_total` for POST, PUT, PATCH and DELETE\n")
-	w("  while the manager converged (Events included, the apiserver's own lease renewals excluded).\n")
+	w("  while the manager converged: Events and the operator's claim Leases included, the apiserver's own identity-Lease\n")
+	w("  renewals (PUTs of Leases every 10 s; the operator only creates and deletes its claims) excluded.\n")
 	w("- **Peak RSS** is the manager's `VmHWM` from `/proc/<pid>/status` at the end of the scenario (steady state\n")
-	w("  included). **Peak Go heap** is the largest heap at a collection and *live* the largest heap left after one,\n")
-	w("  from the runtime's own `GODEBUG=gctrace=1` lines. Its `/metrics` is scraped every 15 s as Prometheus would.\n")
-	if len(rep.ManagerEnv) > 0 {
-		w("  The manager's environment: `%s` (`-manager-env`; by default what `config/manager/manager.yaml` sets).\n",
-			strings.Join(rep.ManagerEnv, " "))
-	} else {
-		w("  The manager runs with Go's runtime defaults (no `GOMEMLIMIT`).\n")
+	w("  included). **Peak Go heap** is the largest heap at a collection and *live* the largest\n")
+	w("  heap left after one, from the runtime's own `GODEBUG=gctrace=1` lines. Its `/metrics` is scraped every 15 s as\n")
+	w("  Prometheus would. The manager runs with %s (`-manager-env`)", envText(rep.ManagerEnv))
+	if len(rep.ShippedEnv) > 0 {
+		w(", except in the *+%s* scenarios, which run with\n  what `config/manager/manager.yaml` deploys: %s", variantShippedEnv, envText(rep.ShippedEnv))
 	}
+	w(".\n")
 	w("- **Steady state** (adoption scenarios that got Ready): %d sync periods without drift; then %.0f%% of the clients\n", noDriftPeriods, rep.DriftPercent)
 	w("  (at least one) renamed in the emulator out of band, measured for at least %d periods and until each is renamed\n", minDriftPeriods)
 	w("  back (at most %d periods). Calls are per sync period, averaged over the window; with drift, PATCHes are the\n", maxDriftPeriods)
@@ -79,13 +80,31 @@ func (rep *report) writeSetup(w writer) {
 	w("  The sync period is shortened to %s to keep the run short: our calls per period do not depend on its length,\n", human(rep.SyncPeriod))
 	w("  and the section on targets converts to the default 1-minute period. The baseline's calls per period do not\n")
 	w("  depend on it either (one GET per object), but whether they fit Cloudflare's window does: see the targets.\n")
+	rep.writeExtras(w)
 	if len(rep.Skipped) > 0 {
-		w("- **Left out** of this run (`-skip`): %s. ", strings.Join(rep.Skipped, ", "))
-		w("Creating 5,000 clients with a single token is paced at ~3.4 creates/s by\n")
-		w("  design, about 24 minutes; the pacing is shown by the single-token N=1,000 create, which spans the whole\n")
-		w("  5-minute window. Run it with `go run ./hack/bench -paths create -n 5000 -accounts 1 -strategies ours -skip ''`.\n")
+		w("- **Left out** of this run (`-skip`, patterns matched against the whole key): `%s`.\n", strings.Join(rep.Skipped, "`, `"))
+		joined := strings.Join(rep.Skipped, ",")
+		if strings.Contains(joined, "create/5000/1/") {
+			w("  Creating 5,000 clients with a single token is paced at ~3.4 creates/s by design, about 24 minutes; the pacing\n")
+			w("  is shown by the single-token N=1,000 create, which spans the whole 5-minute window. Run it with\n")
+			w("  `go run ./hack/bench -paths create -n 5000 -accounts 1 -strategies ours -skip ''`.\n")
+		}
+		if strings.Contains(joined, "/10000/") {
+			w("  At N=10,000 only the single-token adoption by our strategy runs: it is about one token's List and the\n")
+			w("  manager's memory.\n")
+		}
 	}
 	w("\n")
+}
+
+// writeExtras describes the variants that ran: the shipped environment.
+func (rep *report) writeExtras(w writer) {
+	for _, r := range rep.Results {
+		if r.Variant == variantShippedEnv {
+			w("- **%s** is %s run again with the Go runtime environment the deployment ships, %s.\n",
+				r.scenario, r.base(), envText(rep.envOf(r)))
+		}
+	}
 }
 
 func (rep *report) writeColumns(w writer) {
@@ -99,8 +118,8 @@ func (rep *report) writeColumns(w writer) {
 // shape and anything not Ready.
 func (rep *report) writeDetails(w writer) {
 	w("## Details per scenario\n\n")
-	w("| Scenario | Apply N objects | Reconciles until Ready | apiserver writes by resource | Writes per object | First 429 after | One account's List response | Busiest token's requests in one window | RSS at its peak: anonymous + file | GCs | Not Ready at the end |\n")
-	w("|---|---|---|---|---|---|---|---|---|---|---|\n")
+	w("| Scenario | Apply N objects | Reconciles until Ready | apiserver writes by resource | Writes per object | First 429 after | Budget blocks / deferred calls | One account's List response | Busiest token's requests in one window | RSS at its peak: anonymous + file | GCs | Not Ready at the end |\n")
+	w("|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rep.Results {
 		first := "—"
 		if r.FirstRateLimit > 0 {
@@ -114,8 +133,12 @@ func (rep *report) writeDetails(w writer) {
 			}
 			notReady = strings.Join(parts, ", ")
 		}
-		w("| %s | %s | %.0f | %s | %.1f | %s | %.1f MiB (%d B per client) | %d | %.0f + %.0f MiB | %d | %s |\n", r.scenario,
-			formatSeconds(r.ApplySeconds), r.Reconciles, formatCounts(r.Writes), float64(total(r.Writes))/float64(r.N), first,
+		budget := "—"
+		if r.Strategy == strategyOurs && r.Env != nil {
+			budget = fmt.Sprintf("%.0f / %.0f", r.BudgetBlocks, r.BudgetDeferred)
+		}
+		w("| %s | %s | %.0f | %s | %.1f | %s | %s | %.1f MiB (%d B per client) | %d | %.0f + %.0f MiB | %d | %s |\n", r.scenario,
+			formatSeconds(r.ApplySeconds), r.Reconciles, formatCounts(r.Writes), float64(total(r.Writes))/float64(r.N), first, budget,
 			float64(r.ListBytes)/mib, r.ListBytes/max(1, (r.N+r.Accounts-1)/r.Accounts), r.MaxInWindow,
 			r.RSSAnonMiB, r.RSSFileMiB, r.Collections, notReady)
 	}

@@ -34,7 +34,10 @@ type report struct {
 	DriftPercent float64       `json:"driftPercent"`
 	BaselineCap  time.Duration `json:"baselineCap"`
 	Skipped      []string      `json:"skipped"`
-	ManagerEnv   []string      `json:"managerEnv,omitempty"`
+	// ManagerEnv is the manager's environment in every scenario but the +gomemlimit
+	// ones, which run with ShippedEnv, what config/manager/manager.yaml deploys.
+	ManagerEnv []string `json:"managerEnv,omitempty"`
+	ShippedEnv []string `json:"shippedEnv,omitempty"`
 	// Commit is the repository's HEAD when the manager was built, and Uncommitted the
 	// files under cmd/, internal/ and api/ that differed from it.
 	Commit      string    `json:"commit,omitempty"`
@@ -91,9 +94,35 @@ func strategyName(s string) string {
 	return "ours (List per account)"
 }
 
+// strategyCell is the strategy and, for a variant, what sets it apart.
+func (rep *report) strategyCell(r *result) string {
+	switch r.Variant {
+	case variantShippedEnv:
+		return fmt.Sprintf("%s, %s", strategyName(r.Strategy), envText(rep.envOf(r)))
+	}
+	return strategyName(r.Strategy)
+}
+
+// envOf is the manager's environment in a result: its own, or the run's for results
+// of runs that had one environment for every scenario.
+func (rep *report) envOf(r *result) []string {
+	if r.Env != nil {
+		return r.Env
+	}
+	return rep.ManagerEnv
+}
+
+// envText renders an environment: `GOMEMLIMIT=100MiB`, or Go's defaults.
+func envText(env []string) string {
+	if len(env) == 0 {
+		return "Go's runtime defaults"
+	}
+	return "`" + strings.Join(env, " ") + "`"
+}
+
 func (rep *report) rowOf(r *result) row {
 	rw := row{
-		path: r.Path, n: fmt.Sprint(r.N), accounts: fmt.Sprint(r.Accounts), strategy: strategyName(r.Strategy),
+		path: r.Path, n: fmt.Sprint(r.N), accounts: fmt.Sprint(r.Accounts), strategy: rep.strategyCell(r),
 		calls: formatOps(r.Calls), limited: fmt.Sprint(r.RateLimited), writes: fmt.Sprint(total(r.Writes)),
 		period: "—", drift: "—", fixed: "—",
 		rss: fmt.Sprintf("%.0f MiB", r.PeakRSSMiB), heap: fmt.Sprintf("%.0f MiB (%.0f live)", r.PeakHeapMiB, r.PeakLiveHeapMiB),
@@ -199,8 +228,13 @@ func (rep *report) markdownTable() string {
 
 // adoption returns the adoption scenario's result, or nil if it was not run.
 func (rep *report) adoption(n, accounts int, strategy string) *result {
+	return rep.find(scenario{Path: pathAdopt, N: n, Accounts: accounts, Strategy: strategy})
+}
+
+// find returns the scenario's result, or nil if it was not run.
+func (rep *report) find(sc scenario) *result {
 	for _, r := range rep.Results {
-		if r.Path == pathAdopt && r.N == n && r.Accounts == accounts && r.Strategy == strategy {
+		if r.scenario == sc {
 			return r
 		}
 	}

@@ -41,16 +41,29 @@ func init() {
 	utilruntime.Must(v1alpha1.AddToScheme(scheme))
 }
 
-// scenario is one cell of the matrix.
+// scenario is one cell of the matrix, or a variant of one (matrix.go).
 type scenario struct {
 	Path     string `json:"path"`
 	N        int    `json:"n"`
 	Accounts int    `json:"accounts"`
 	Strategy string `json:"strategy"`
+	// Variant is "" for a cell of the matrix, or variantShippedEnv.
+	Variant string `json:"variant,omitempty"`
 }
 
+// String is the scenario's key, path/N/accounts/strategy[+variant], as -skip matches it.
 func (s scenario) String() string {
-	return fmt.Sprintf("%s/%d/%d/%s", s.Path, s.N, s.Accounts, s.Strategy)
+	key := fmt.Sprintf("%s/%d/%d/%s", s.Path, s.N, s.Accounts, s.Strategy)
+	if s.Variant != "" {
+		key += "+" + s.Variant
+	}
+	return key
+}
+
+// base is the matrix cell a variant is a variant of.
+func (s scenario) base() scenario {
+	s.Variant = ""
+	return s
 }
 
 // point is one sample of a curve: X in seconds since the manager started.
@@ -97,6 +110,13 @@ type result struct {
 	// ListBytes is the size of one account's List response body at the end.
 	ListBytes int     `json:"listBytes"`
 	Steady    *steady `json:"steady,omitempty"`
+	// Env is the manager's environment (KEY=VALUE), empty for Go's runtime defaults;
+	// absent (nil) in results of older runs, which had one for the whole run.
+	Env []string `json:"managerEnv"`
+	// BudgetBlocks and BudgetDeferred are the manager's cloudflare_budget_blocks_total
+	// and cloudflare_budget_deferred_total, all users, at the end of the scenario.
+	BudgetBlocks   float64 `json:"budgetBlocks"`
+	BudgetDeferred float64 `json:"budgetDeferred"`
 
 	ReadyCurve []point `json:"readyCurve,omitempty"`
 	RSSCurve   []point `json:"rssCurve,omitempty"`
@@ -155,6 +175,9 @@ func (r *result) summary() string {
 		s += fmt.Sprintf("; steady: %v in %.0fs, drift: %v in %.0fs, corrected %d/%d (p50 %.1fs, max %.1fs)",
 			st.NoDrift.Calls, st.NoDrift.Seconds, st.Drift.Calls, st.Drift.Seconds, st.Corrected, st.Drifted, st.CorrectionP50, st.CorrectionMax)
 	}
+	if r.Strategy == strategyOurs {
+		s += fmt.Sprintf("; budget blocks %.0f, deferred %.0f", r.BudgetBlocks, r.BudgetDeferred)
+	}
 	return s
 }
 
@@ -177,10 +200,13 @@ type binding struct {
 	name     string
 }
 
+func objectName(i int) string { return fmt.Sprintf("client-%05d", i) }
+
 // scenarioRun holds the moving parts of one scenario.
 type scenarioRun struct {
 	cfg   *config
 	sc    scenario
+	dir   string // the scenario's temporary directory
 	cl    *cluster
 	emu   *emulator
 	mgr   *managerProcess
@@ -206,7 +232,8 @@ func runScenario(ctx context.Context, cfg *config, bin, dir string, sc scenario)
 	emu := startEmulator(tokens, cfg.rateLimit, cfg.rateWindow, cfg.latency)
 	defer emu.close()
 
-	r := &scenarioRun{cfg: cfg, sc: sc, cl: cl, emu: emu, res: &result{scenario: sc}}
+	env := append(make([]string, 0, len(cfg.envOf(sc))), cfg.envOf(sc)...)
+	r := &scenarioRun{cfg: cfg, sc: sc, dir: dir, cl: cl, emu: emu, res: &result{scenario: sc, Env: env}}
 	if err := r.prepare(ctx); err != nil {
 		return nil, err
 	}
@@ -214,7 +241,7 @@ func runScenario(ctx context.Context, cfg *config, bin, dir string, sc scenario)
 		return nil, err
 	}
 	defer r.ready.stop()
-	if err := r.converge(ctx, bin, dir); err != nil {
+	if err := r.converge(ctx, bin); err != nil {
 		return nil, err
 	}
 	defer r.mgr.stop()
@@ -230,6 +257,9 @@ func runScenario(ctx context.Context, cfg *config, bin, dir string, sc scenario)
 // prepare creates the namespaces with their credentials, seeds the remote clients to
 // adopt, and applies the N objects, all before the manager starts.
 func (r *scenarioRun) prepare(ctx context.Context) error {
+	if err := createOperatorNamespace(ctx, r.cl); err != nil {
+		return err
+	}
 	for k := range r.sc.Accounts {
 		if err := r.cl.createNamespace(ctx, namespaceOf(k), tokenOf(k)); err != nil {
 			return err
@@ -272,7 +302,7 @@ func objectFor(i int, account, namespace string) *v1alpha1.OAuthClient {
 		grants[j] = v1alpha1.GrantType(g)
 	}
 	return &v1alpha1.OAuthClient{
-		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: fmt.Sprintf("client-%05d", i)},
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: objectName(i)},
 		Spec: v1alpha1.OAuthClientSpec{
 			AccountID:               account,
 			CredentialsRef:          &v1alpha1.CredentialsSecretReference{Name: credentialsSecret},
@@ -318,7 +348,7 @@ func (r *scenarioRun) managerArgs() []string {
 }
 
 // converge starts the manager and waits until every object is Ready or the cap.
-func (r *scenarioRun) converge(ctx context.Context, bin, dir string) error {
+func (r *scenarioRun) converge(ctx context.Context, bin string) error {
 	before, err := r.cl.writes(ctx)
 	if err != nil {
 		return err
@@ -326,7 +356,7 @@ func (r *scenarioRun) converge(ctx context.Context, bin, dir string) error {
 	r.emu.ResetStats()
 	r.emu.resetClock()
 	r.ready.restart()
-	if r.mgr, err = startManager(ctx, bin, dir, r.cl, r.emu.apiURL(), r.managerArgs(), r.cfg.managerEnv, r.cfg.scrapeInterval); err != nil {
+	if r.mgr, err = startManager(ctx, bin, r.dir, r.cl, r.emu.apiURL(), r.managerArgs(), r.res.Env, r.cfg.scrapeInterval); err != nil {
 		return err
 	}
 	if err := r.mgr.waitMetrics(ctx); err != nil {
@@ -342,8 +372,7 @@ func (r *scenarioRun) converge(ctx context.Context, bin, dir string) error {
 	progress()
 	res := r.res
 	res.TimeToReady, res.AllReady = took.Seconds(), ok
-	st := r.emu.Stats()
-	res.Calls, res.RateLimited = opsOf(st), st.RateLimited
+	res.Calls, res.RateLimited = r.operatorCalls()
 	after, err := r.cl.writes(ctx)
 	if err != nil {
 		return err
@@ -361,6 +390,13 @@ func (r *scenarioRun) converge(ctx context.Context, bin, dir string) error {
 	return nil
 }
 
+// operatorCalls are the manager's Cloudflare requests since the stats were reset, by
+// operation, and those answered 429.
+func (r *scenarioRun) operatorCalls() (map[string]int, int) {
+	st := r.emu.Stats()
+	return opsOf(st), st.RateLimited
+}
+
 // reportProgress logs the Ready count every 30 seconds until stopped.
 func (r *scenarioRun) reportProgress(ctx context.Context) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
@@ -376,9 +412,9 @@ func (r *scenarioRun) reportProgress(ctx context.Context) (stop func()) {
 				return
 			case <-t.C:
 				n, _, _ := r.ready.snapshot()
-				st := r.emu.Stats()
+				calls, limited := r.operatorCalls()
 				logf("  %s: %d/%d Ready after %s, calls %v, 429s %d", r.sc, n, r.sc.N,
-					time.Since(r.mgr.started).Round(time.Second), opsOf(st), st.RateLimited)
+					time.Since(r.mgr.started).Round(time.Second), calls, limited)
 			}
 		}
 	}()
@@ -498,10 +534,14 @@ func (r *scenarioRun) scrapeAlloc(ctx context.Context) float64 {
 	return (b.sum("go_memstats_alloc_bytes_total", nil) - a.sum("go_memstats_alloc_bytes_total", nil)) / mib
 }
 
-// finish records memory, the List size and the curves, then stops the manager.
+// finish records memory, the budget's counters, the List size and the curves.
 func (r *scenarioRun) finish(ctx context.Context) {
 	res := r.res
 	r.mgr.scrapeHeap(ctx)
+	if ss, err := scrape(ctx, r.mgr.http, r.mgr.metricsURL); err == nil {
+		res.BudgetBlocks = ss.sum("cloudflare_budget_blocks_total", nil)
+		res.BudgetDeferred = ss.sum("cloudflare_budget_deferred_total", nil)
+	}
 	if mem, err := r.mgr.memory(); err == nil {
 		res.PeakRSSMiB = mem.hwm / mib
 	}
@@ -518,7 +558,8 @@ func (r *scenarioRun) finish(ctx context.Context) {
 	res.RSSCurve = downsample(r.mgr.rssTimeline())
 	var reqs, creates []point
 	nReq, nCreate := 0, 0
-	for _, ev := range r.emu.timeline() {
+	events := r.emu.timeline()
+	for _, ev := range events {
 		t := ev.At.Seconds()
 		if ev.Status == http.StatusTooManyRequests && res.FirstRateLimit == 0 {
 			res.FirstRateLimit = t
@@ -537,9 +578,9 @@ func (r *scenarioRun) finish(ctx context.Context) {
 		}
 	}
 	res.Token0, res.Creates0 = downsample(reqs), downsample(creates)
-	res.MaxInWindow = maxInWindow(r.emu.timeline(), r.cfg.rateWindow)
+	res.MaxInWindow = maxInWindow(events, r.cfg.rateWindow)
 	if st := res.Steady; st != nil {
-		st.ListGapMin, st.ListGapMean = listGaps(r.emu.timeline(), st.From, st.To)
+		st.ListGapMin, st.ListGapMean = listGaps(events, st.From, st.To)
 	}
 	if len(res.RateLimited0) > 50 {
 		res.RateLimited0 = res.RateLimited0[:50]

@@ -68,6 +68,9 @@ func tickLabel(v float64) string {
 	}
 }
 
+// markerNone draws a series as a line without markers.
+const markerNone = "none"
+
 type series struct {
 	name   string
 	color  string

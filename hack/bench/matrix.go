@@ -1,0 +1,70 @@
+package main
+
+import (
+	"fmt"
+	"path"
+	"strings"
+)
+
+// Variants of a scenario: the same cell of the matrix measured another way.
+// variantShippedEnv runs the manager with the Go runtime environment the deployment
+// ships (GOMEMLIMIT), where every other scenario runs with Go's defaults.
+const variantShippedEnv = "gomemlimit"
+
+// scenarios returns what runs, in run order: adoption first (it also measures steady
+// state), small N first, ours before the baseline; each cell's +gomemlimit variant right
+// after it. A scenario runs unless a -skip pattern
+// matches its whole key; a variant is skipped by its own key, not by its cell's.
+func (c *config) scenarios() []scenario {
+	var out []scenario
+	add := func(sc scenario) {
+		if !c.skipped(sc) {
+			out = append(out, sc)
+		}
+	}
+	for _, p := range c.paths {
+		for _, n := range c.ns {
+			for _, a := range c.accounts {
+				for _, s := range c.strategies {
+					sc := scenario{Path: p, N: n, Accounts: a, Strategy: s}
+					add(sc)
+					if c.shippedEnvCells[sc.String()] {
+						sc.Variant = variantShippedEnv
+						add(sc)
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
+func (c *config) skipped(sc scenario) bool {
+	key := sc.String()
+	for pattern := range c.skip {
+		if ok, _ := path.Match(pattern, key); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// envOf is the manager's environment in a scenario.
+func (c *config) envOf(sc scenario) []string {
+	if sc.Variant == variantShippedEnv {
+		return c.shippedEnv
+	}
+	return c.managerEnv
+}
+
+// printScenarios prints what would run, one scenario a line, with the environment of a
+// +gomemlimit variant.
+func (c *config) printScenarios() {
+	for _, sc := range c.scenarios() {
+		var extra []string
+		if sc.Variant == variantShippedEnv {
+			extra = append(extra, "env "+strings.Join(c.shippedEnv, " "))
+		}
+		fmt.Println(strings.TrimSpace(sc.String() + "  " + strings.Join(extra, "; ")))
+	}
+}

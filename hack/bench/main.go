@@ -9,8 +9,9 @@
 // scenarios then measure steady state: Cloudflare calls per sync period without drift
 // and with 1% of the clients drifted out of band, and the time to correct the drift.
 //
-// Besides the matrix (matrix.go), variants run with the Go runtime environment the
-// deployment ships (+gomemlimit).
+// Besides the matrix (matrix.go): variants run with the Go runtime environment the
+// deployment ships (+gomemlimit); chosen scenarios have their heap profiled in steady
+// state (heap.go).
 //
 // It prints a table and writes results.md, results.svg and results.json to -out.
 // -render re-renders the Markdown and the chart from a results.json without running.
@@ -68,6 +69,8 @@ type config struct {
 	// the cells in shippedEnvCells also run with it, as the variantShippedEnv variant.
 	shippedEnv      []string
 	shippedEnvCells map[string]bool
+	// heapProfiles are the scenarios whose heap is profiled in steady state.
+	heapProfiles map[string]bool
 }
 
 // defaultSkip leaves out, as -skip patterns (path.Match, whole key):
@@ -83,7 +86,7 @@ const defaultSkip = "create/5000/1/*,create/100/5/baseline,create/1000/5/baselin
 
 func parseFlags() (*config, error) {
 	c := &config{}
-	var ns, accounts, paths, strategies, skip, managerEnv, shippedCells string
+	var ns, accounts, paths, strategies, skip, managerEnv, shippedCells, heapProfiles string
 	flag.StringVar(&ns, "n", "100,1000,5000,10000", "numbers of OAuthClient objects, comma separated")
 	flag.StringVar(&accounts, "accounts", "1,5", "numbers of accounts the objects are spread over, each with its own API token")
 	flag.StringVar(&paths, "paths", "adopt,create", "adopt (clients pre-seeded in Cloudflare, spec.clientID set) and/or create")
@@ -108,8 +111,10 @@ func parseFlags() (*config, error) {
 	flag.StringVar(&shippedCells, "shipped-env", "adopt/5000/1/ours",
 		"scenarios (path/N/accounts/strategy) also run as KEY+"+variantShippedEnv+", with the Go runtime environment "+
 			"config/manager/manager.yaml deploys (GOMEMLIMIT); they run when the cell is in the matrix; empty runs none")
+	flag.StringVar(&heapProfiles, "heap-profiles", "adopt/1000/1/ours,adopt/5000/1/ours",
+		"scenarios whose manager heap is profiled (/debug/pprof/heap) after the no-drift steady-state window and summarised")
 	flag.StringVar(&c.manager, "manager", "", "use this manager binary instead of building cmd/manager (for profiling builds)")
-	flag.BoolVar(&c.keepTmp, "keep-tmp", false, "keep the temporary directory with the manager's logs")
+	flag.BoolVar(&c.keepTmp, "keep-tmp", false, "keep the temporary directory with the manager's logs and heap profiles")
 	flag.BoolVar(&c.list, "list", false, "print the scenarios that would run, with what each adds, and exit")
 	flag.Parse()
 
@@ -122,7 +127,7 @@ func parseFlags() (*config, error) {
 	}
 	c.paths, c.strategies, c.managerEnv = fields(paths), fields(strategies), fields(managerEnv)
 	c.shippedEnv = deployedRuntimeEnv()
-	c.shippedEnvCells = set(fields(shippedCells))
+	c.shippedEnvCells, c.heapProfiles = set(fields(shippedCells)), set(fields(heapProfiles))
 	c.skip = set(fields(skip))
 	if err := c.validate(); err != nil {
 		return nil, err

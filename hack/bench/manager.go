@@ -25,8 +25,10 @@ type managerProcess struct {
 	cmd        *exec.Cmd
 	started    time.Time
 	metricsURL string
-	http       *http.Client
-	done       chan struct{}
+	// pprofURL serves Go's pprof endpoints (--pprof-bind-address), for heap profiles.
+	pprofURL string
+	http     *http.Client
+	done     chan struct{}
 
 	logPath string
 
@@ -57,6 +59,10 @@ func startManager(ctx context.Context, bin, dir string, cl *cluster, apiURL stri
 	if err != nil {
 		return nil, err
 	}
+	pprofPort, err := freePort()
+	if err != nil {
+		return nil, err
+	}
 	logPath := dir + "/manager.log"
 	logFile, err := os.Create(logPath)
 	if err != nil {
@@ -64,6 +70,7 @@ func startManager(ctx context.Context, bin, dir string, cl *cluster, apiURL stri
 	}
 	m := &managerProcess{
 		metricsURL: fmt.Sprintf("http://127.0.0.1:%d/metrics", port),
+		pprofURL:   fmt.Sprintf("http://127.0.0.1:%d/debug/pprof", pprofPort),
 		http:       &http.Client{Timeout: 30 * time.Second},
 		done:       make(chan struct{}),
 		logPath:    logPath,
@@ -72,6 +79,7 @@ func startManager(ctx context.Context, bin, dir string, cl *cluster, apiURL stri
 		"--cloudflare-api-url=" + apiURL,
 		"--metrics-bind-address=127.0.0.1:" + strconv.Itoa(port),
 		"--metrics-secure=false",
+		"--pprof-bind-address=127.0.0.1:" + strconv.Itoa(pprofPort),
 		"--health-probe-bind-address=0",
 		"--leader-elect=false",
 		"--operator-namespace=" + operatorNamespace,

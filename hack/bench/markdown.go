@@ -32,6 +32,7 @@ func (rep *report) markdown() string {
 	w("%s\n", rep.markdownTable())
 	rep.writeColumns(w)
 	rep.writeTargets(w)
+	rep.writeHeap(w)
 	rep.writeDetails(w)
 	return b.String()
 }
@@ -97,12 +98,18 @@ func (rep *report) writeSetup(w writer) {
 	w("\n")
 }
 
-// writeExtras describes the variants that ran: the shipped environment.
+// writeExtras describes the variants and measurements that ran: the shipped
+// environment and the heap profiles.
 func (rep *report) writeExtras(w writer) {
 	for _, r := range rep.Results {
 		if r.Variant == variantShippedEnv {
 			w("- **%s** is %s run again with the Go runtime environment the deployment ships, %s.\n",
 				r.scenario, r.base(), envText(rep.envOf(r)))
+		}
+	}
+	for _, r := range rep.Results {
+		if r.HeapProfile != nil {
+			w("- **Heap profile** of %s after its no-drift window; see below.\n", r.scenario)
 		}
 	}
 }

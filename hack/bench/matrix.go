@@ -57,13 +57,16 @@ func (c *config) envOf(sc scenario) []string {
 	return c.managerEnv
 }
 
-// printScenarios prints what would run, one scenario a line, with the environment of a
-// +gomemlimit variant.
+// printScenarios prints what would run, one scenario a line, with the extra
+// measurements each makes.
 func (c *config) printScenarios() {
 	for _, sc := range c.scenarios() {
 		var extra []string
 		if sc.Variant == variantShippedEnv {
 			extra = append(extra, "env "+strings.Join(c.shippedEnv, " "))
+		}
+		if c.heapProfiles[sc.String()] {
+			extra = append(extra, "heap profile")
 		}
 		fmt.Println(strings.TrimSpace(sc.String() + "  " + strings.Join(extra, "; ")))
 	}

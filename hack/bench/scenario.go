@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -117,6 +118,8 @@ type result struct {
 	// and cloudflare_budget_deferred_total, all users, at the end of the scenario.
 	BudgetBlocks   float64 `json:"budgetBlocks"`
 	BudgetDeferred float64 `json:"budgetDeferred"`
+	// HeapProfile summarises the heap after the no-drift window (-heap-profiles).
+	HeapProfile *heapProfile `json:"heapProfile,omitempty"`
 
 	ReadyCurve []point `json:"readyCurve,omitempty"`
 	RSSCurve   []point `json:"rssCurve,omitempty"`
@@ -431,6 +434,13 @@ func (r *scenarioRun) measureSteady(ctx context.Context) error {
 		return err
 	}
 	st.ScrapeAllocMiB = r.scrapeAlloc(ctx)
+	if r.cfg.heapProfiles[r.sc.String()] {
+		hp, err := r.mgr.profileHeap(ctx, r.dir, strings.ReplaceAll(r.sc.String(), "/", "-"))
+		if err != nil {
+			logf("  %s: %v", r.sc, err)
+		}
+		r.res.HeapProfile = hp
+	}
 
 	count := max(1, int(math.Round(float64(r.sc.N)*r.cfg.driftPercent/100)))
 	step := len(r.bound) / count

@@ -1,9 +1,13 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"path"
 	"strconv"
 	"strings"
 	"sync"
@@ -54,6 +58,9 @@ type emulator struct {
 
 	mu     sync.Mutex
 	events []apiEvent
+	// patches are the PATCHes of a client as they arrived, before the emulator's
+	// latency: the spec-edit latency ends there (latency.go).
+	patches []patchArrival
 }
 
 // apiEvent is one Cloudflare request as answered.
@@ -62,6 +69,14 @@ type apiEvent struct {
 	Op     string
 	Token  int
 	Status int
+}
+
+// patchArrival is one PATCH /accounts/{a}/oauth_clients/{id} as it arrived.
+type patchArrival struct {
+	at         time.Time
+	clientID   string
+	clientName string // "" when the body did not set client_name
+	status     int    // as answered
 }
 
 func startEmulator(tokens map[string][]string, rateLimit int, window, latency time.Duration) *emulator {
@@ -76,8 +91,13 @@ func (e *emulator) apiURL() string { return e.http.URL + cfemu.BasePath }
 
 func (e *emulator) close() { e.http.Close() }
 
-// serve records the request's time, operation, token and status around the emulator.
+// serve records the request's time, operation, token and status around the emulator,
+// and a PATCH of a client with the moment it arrived.
 func (e *emulator) serve(w http.ResponseWriter, r *http.Request) {
+	var patch *patchArrival
+	if r.Method == http.MethodPatch && opOfRequest(r.Method, r.URL.Path) == opPatch {
+		patch = readPatch(r)
+	}
 	rec := &statusRecorder{ResponseWriter: w}
 	e.ServeHTTP(rec, r)
 	if !strings.HasPrefix(r.URL.Path, cfemu.BasePath+"/") {
@@ -86,7 +106,43 @@ func (e *emulator) serve(w http.ResponseWriter, r *http.Request) {
 	ev := apiEvent{At: time.Since(e.start), Op: opOfRequest(r.Method, r.URL.Path), Token: tokenIndex(r), Status: rec.status}
 	e.mu.Lock()
 	e.events = append(e.events, ev)
+	if patch != nil {
+		patch.status = rec.status
+		e.patches = append(e.patches, *patch)
+	}
 	e.mu.Unlock()
+}
+
+// readPatch notes a PATCH's arrival, client ID and the client_name it sets, and gives
+// the emulator the body back unread.
+func readPatch(r *http.Request) *patchArrival {
+	at := time.Now()
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxPatchBody))
+	_ = r.Body.Close()
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	var fields struct {
+		ClientName string `json:"client_name"`
+	}
+	if err == nil {
+		_ = json.Unmarshal(body, &fields)
+	}
+	return &patchArrival{at: at, clientID: path.Base(r.URL.Path), clientName: fields.ClientName}
+}
+
+// maxPatchBody is more than any PATCH the operator sends; the emulator refuses larger.
+const maxPatchBody = 1<<20 + 1
+
+// patchesSince returns the PATCHes answered so far that arrived at or after t.
+func (e *emulator) patchesSince(t time.Time) []patchArrival {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []patchArrival
+	for _, p := range e.patches {
+		if !p.at.Before(t) {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // resetClock makes event times relative to now (the manager's start).
@@ -101,6 +157,13 @@ func (e *emulator) timeline() []apiEvent {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return append([]apiEvent(nil), e.events...)
+}
+
+// since is t as an event time (since the manager's start).
+func (e *emulator) since(t time.Time) time.Duration {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return t.Sub(e.start)
 }
 
 // opOfRequest classifies /client/v4/accounts/{a}/oauth_clients[/{id}] and /oauth/scopes;
@@ -127,6 +190,21 @@ var opOfClientRoute = map[string]string{
 	http.MethodGet + " 4":    opGet,
 	http.MethodPatch + " 4":  opPatch,
 	http.MethodDelete + " 4": opDelete,
+}
+
+// opsOfEvents counts the events keep selects, by operation, and those answered 429.
+func opsOfEvents(events []apiEvent, keep func(apiEvent) bool) (map[string]int, int) {
+	ops, limited := map[string]int{}, 0
+	for _, ev := range events {
+		if !keep(ev) {
+			continue
+		}
+		ops[ev.Op]++
+		if ev.Status == http.StatusTooManyRequests {
+			limited++
+		}
+	}
+	return ops, limited
 }
 
 // tokenIndex returns k of "Bearer bench-token-k", or -1.

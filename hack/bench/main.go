@@ -10,8 +10,9 @@
 // and with 1% of the clients drifted out of band, and the time to correct the drift.
 //
 // Besides the matrix (matrix.go): variants run with the Go runtime environment the
-// deployment ships (+gomemlimit); chosen scenarios have their heap profiled in steady
-// state (heap.go).
+// deployment ships (+gomemlimit); chosen scenarios have their heap
+// profiled in steady state (heap.go); one adoption measures the latency from a spec
+// edit to Cloudflare's PATCH, in steady state and during a mass adoption (latency.go).
 //
 // It prints a table and writes results.md, results.svg and results.json to -out.
 // -render re-renders the Markdown and the chart from a results.json without running.
@@ -71,6 +72,20 @@ type config struct {
 	shippedEnvCells map[string]bool
 	// heapProfiles are the scenarios whose heap is profiled in steady state.
 	heapProfiles map[string]bool
+	editLatency  latencyConfig
+}
+
+// latencyConfig sets the spec-edit-to-PATCH phases (latency.go).
+type latencyConfig struct {
+	// n selects the scenario they run in: adopt/n/1/ours; 0 runs none.
+	n int
+	// edits spec edits per phase, one every interval; an edit whose PATCH has not
+	// reached Cloudflare within bound is a miss.
+	edits    int
+	interval time.Duration
+	bound    time.Duration
+	// adopt is how many more clients are adopted during the second phase.
+	adopt int
 }
 
 // defaultSkip leaves out, as -skip patterns (path.Match, whole key):
@@ -113,6 +128,11 @@ func parseFlags() (*config, error) {
 			"config/manager/manager.yaml deploys (GOMEMLIMIT); they run when the cell is in the matrix; empty runs none")
 	flag.StringVar(&heapProfiles, "heap-profiles", "adopt/1000/1/ours,adopt/5000/1/ours",
 		"scenarios whose manager heap is profiled (/debug/pprof/heap) after the no-drift steady-state window and summarised")
+	flag.IntVar(&c.editLatency.n, "latency-n", 1000, "run the spec-edit-to-PATCH latency phases in adopt/N/1/ours, after its steady state; 0 runs none")
+	flag.IntVar(&c.editLatency.edits, "latency-edits", 100, "spec edits per latency phase, each on its own Ready object")
+	flag.DurationVar(&c.editLatency.interval, "latency-interval", 500*time.Millisecond, "time between two spec edits in a latency phase")
+	flag.DurationVar(&c.editLatency.bound, "latency-bound", 30*time.Second, "an edit whose PATCH has not reached Cloudflare within this long is a miss")
+	flag.IntVar(&c.editLatency.adopt, "latency-adopt", 1000, "clients adopted by new objects while the second latency phase edits")
 	flag.StringVar(&c.manager, "manager", "", "use this manager binary instead of building cmd/manager (for profiling builds)")
 	flag.BoolVar(&c.keepTmp, "keep-tmp", false, "keep the temporary directory with the manager's logs and heap profiles")
 	flag.BoolVar(&c.list, "list", false, "print the scenarios that would run, with what each adds, and exit")
@@ -155,6 +175,14 @@ func (c *config) validate() error {
 	}
 	if c.syncPeriod <= 0 || c.latency < 0 || c.rateLimit < 0 || c.workers < 1 {
 		return fmt.Errorf("-sync-period must be positive, -latency and -rate-limit not negative, -workers at least 1")
+	}
+	return c.validatePhases()
+}
+
+// validatePhases checks the latency phases' flags.
+func (c *config) validatePhases() error {
+	if c.editLatency.n < 0 || c.editLatency.edits < 1 || c.editLatency.interval <= 0 || c.editLatency.bound <= 0 || c.editLatency.adopt < 0 {
+		return fmt.Errorf("-latency-n and -latency-adopt must not be negative, -latency-edits, -latency-interval and -latency-bound positive")
 	}
 	return nil
 }

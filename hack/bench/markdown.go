@@ -32,6 +32,7 @@ func (rep *report) markdown() string {
 	w("%s\n", rep.markdownTable())
 	rep.writeColumns(w)
 	rep.writeTargets(w)
+	rep.writeLatency(w)
 	rep.writeHeap(w)
 	rep.writeDetails(w)
 	return b.String()
@@ -67,7 +68,7 @@ func (rep *report) writeSetup(w writer) {
 	w("  while the manager converged: Events and the operator's claim Leases included, the apiserver's own identity-Lease\n")
 	w("  renewals (PUTs of Leases every 10 s; the operator only creates and deletes its claims) excluded.\n")
 	w("- **Peak RSS** is the manager's `VmHWM` from `/proc/<pid>/status` at the end of the scenario (steady state\n")
-	w("  included). **Peak Go heap** is the largest heap at a collection and *live* the largest\n")
+	w("  included, any latency phase not). **Peak Go heap** is the largest heap at a collection and *live* the largest\n")
 	w("  heap left after one, from the runtime's own `GODEBUG=gctrace=1` lines. Its `/metrics` is scraped every 15 s as\n")
 	w("  Prometheus would. The manager runs with %s (`-manager-env`)", envText(rep.ManagerEnv))
 	if len(rep.ShippedEnv) > 0 {
@@ -98,14 +99,19 @@ func (rep *report) writeSetup(w writer) {
 	w("\n")
 }
 
-// writeExtras describes the variants and measurements that ran: the shipped
-// environment and the heap profiles.
+// writeExtras describes the variants and phases that ran: the shipped environment,
+// the spec-edit latency and the heap profiles.
 func (rep *report) writeExtras(w writer) {
 	for _, r := range rep.Results {
 		if r.Variant == variantShippedEnv {
 			w("- **%s** is %s run again with the Go runtime environment the deployment ships, %s.\n",
 				r.scenario, r.base(), envText(rep.envOf(r)))
 		}
+	}
+	if r := rep.latencyRun(); r != nil {
+		w("- **Spec edit to Cloudflare PATCH**: after its steady state, %s edits %d objects' `spec.clientName` in steady state,\n",
+			r.scenario, len(r.Latency.Steady.Latencies))
+		w("  then as many while %d more objects are adopted; see the section below.\n", r.Latency.Adopted)
 	}
 	for _, r := range rep.Results {
 		if r.HeapProfile != nil {

@@ -57,6 +57,11 @@ func (c *config) envOf(sc scenario) []string {
 	return c.managerEnv
 }
 
+// measuresLatency reports whether the spec-edit latency phases run in the scenario.
+func (c *config) measuresLatency(sc scenario) bool {
+	return c.editLatency.n > 0 && sc == scenario{Path: pathAdopt, N: c.editLatency.n, Accounts: 1, Strategy: strategyOurs}
+}
+
 // printScenarios prints what would run, one scenario a line, with the extra
 // measurements each makes.
 func (c *config) printScenarios() {
@@ -67,6 +72,9 @@ func (c *config) printScenarios() {
 		}
 		if c.heapProfiles[sc.String()] {
 			extra = append(extra, "heap profile")
+		}
+		if c.measuresLatency(sc) {
+			extra = append(extra, fmt.Sprintf("latency phases (%d edits each, %d more adopted)", c.editLatency.edits, c.editLatency.adopt))
 		}
 		fmt.Println(strings.TrimSpace(sc.String() + "  " + strings.Join(extra, "; ")))
 	}

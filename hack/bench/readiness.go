@@ -24,6 +24,8 @@ type readiness struct {
 	start   time.Time
 	ready   map[string]bool
 	reasons map[string]string
+	// readyAt is when each object last became Ready.
+	readyAt map[string]time.Time
 	count   int
 	// minReady is the fewest objects Ready since markWindow, to see objects fall out
 	// of Ready (rate-limited) in steady state.
@@ -39,7 +41,8 @@ func watchReadiness(ctx context.Context, cl *cluster) (*readiness, error) {
 		cancel()
 		return nil, err
 	}
-	r := &readiness{cancel: cancel, start: time.Now(), ready: map[string]bool{}, reasons: map[string]string{}, changed: make(chan struct{}, 1)}
+	r := &readiness{cancel: cancel, start: time.Now(), ready: map[string]bool{}, reasons: map[string]string{},
+		readyAt: map[string]time.Time{}, changed: make(chan struct{}, 1)}
 	inf, err := c.GetInformer(ctx, &v1alpha1.OAuthClient{})
 	if err != nil {
 		cancel()
@@ -82,6 +85,7 @@ func (r *readiness) observe(o any) {
 	}
 	if isReady {
 		r.count++
+		r.readyAt[key] = time.Now()
 	} else {
 		r.count--
 	}
@@ -154,4 +158,28 @@ func (r *readiness) notReadyReasons() map[string]int {
 		}
 	}
 	return out
+}
+
+// readyAll reports whether every object of keys (namespace/name) is Ready and, if so,
+// when the last of them became Ready.
+func (r *readiness) readyAll(keys []string) (time.Time, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var last time.Time
+	for _, k := range keys {
+		if !r.ready[k] {
+			return time.Time{}, false
+		}
+		if at := r.readyAt[k]; at.After(last) {
+			last = at
+		}
+	}
+	return last, true
+}
+
+// isReady reports whether the object namespace/name is Ready.
+func (r *readiness) isReady(key string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.ready[key]
 }

@@ -115,11 +115,14 @@ type result struct {
 	// absent (nil) in results of older runs, which had one for the whole run.
 	Env []string `json:"managerEnv"`
 	// BudgetBlocks and BudgetDeferred are the manager's cloudflare_budget_blocks_total
-	// and cloudflare_budget_deferred_total, all users, at the end of the scenario.
+	// and cloudflare_budget_deferred_total, all users, at the end of the scenario
+	// (before any latency phase).
 	BudgetBlocks   float64 `json:"budgetBlocks"`
 	BudgetDeferred float64 `json:"budgetDeferred"`
 	// HeapProfile summarises the heap after the no-drift window (-heap-profiles).
 	HeapProfile *heapProfile `json:"heapProfile,omitempty"`
+	// Latency is the spec-edit-to-PATCH latency (-latency-n).
+	Latency *latencyResult `json:"latency,omitempty"`
 
 	ReadyCurve []point `json:"readyCurve,omitempty"`
 	RSSCurve   []point `json:"rssCurve,omitempty"`
@@ -201,7 +204,13 @@ type binding struct {
 	account  string
 	clientID string
 	name     string
+	// index and namespace name the object: objectName(index) in namespace.
+	index     int
+	namespace string
 }
+
+// key is the object's namespace/name.
+func (b binding) key() string { return b.namespace + "/" + objectName(b.index) }
 
 func objectName(i int) string { return fmt.Sprintf("client-%05d", i) }
 
@@ -216,6 +225,8 @@ type scenarioRun struct {
 	ready *readiness
 	res   *result
 	bound []binding
+	// drifted are the client IDs changed out of band in the steady-state measurement.
+	drifted map[string]bool
 }
 
 func runScenario(ctx context.Context, cfg *config, bin, dir string, sc scenario) (*result, error) {
@@ -253,7 +264,14 @@ func runScenario(ctx context.Context, cfg *config, bin, dir string, sc scenario)
 			return nil, err
 		}
 	}
+	// Memory, curves and the budget's counters are the scenario's own: recorded before
+	// the latency phases add objects.
 	r.finish(ctx)
+	if cfg.measuresLatency(sc) && r.res.AllReady && r.res.Steady != nil {
+		if err := r.measureLatency(ctx); err != nil {
+			return nil, err
+		}
+	}
 	return r.res, ctx.Err()
 }
 
@@ -280,7 +298,7 @@ func (r *scenarioRun) prepare(ctx context.Context) error {
 			return err
 		}
 		objs[i].Spec.ClientID = ptrTo(seeded.ClientID)
-		r.bound = append(r.bound, binding{account: accountID(k), clientID: seeded.ClientID, name: seeded.ClientName})
+		r.bound = append(r.bound, binding{account: accountID(k), clientID: seeded.ClientID, name: seeded.ClientName, index: i, namespace: namespaceOf(k)})
 	}
 	start := time.Now()
 	g, gctx := errgroup.WithContext(ctx)
@@ -445,8 +463,10 @@ func (r *scenarioRun) measureSteady(ctx context.Context) error {
 	count := max(1, int(math.Round(float64(r.sc.N)*r.cfg.driftPercent/100)))
 	step := len(r.bound) / count
 	drifted := make([]binding, 0, count)
+	r.drifted = map[string]bool{}
 	for i := range count {
 		drifted = append(drifted, r.bound[i*step])
+		r.drifted[r.bound[i*step].clientID] = true
 	}
 	var corrections []float64
 	st.Drift, err = r.measureWindow(ctx, func() {

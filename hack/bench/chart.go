@@ -20,10 +20,15 @@ const (
 )
 
 // chart renders results.svg: calls per sync period and time to Ready against N, ours
-// vs the baseline, and the create pacing of one token over time.
+// vs the baseline, the create pacing of one token over time and, when it ran, the
+// shared-quota scenario's requests over time.
 func (rep *report) chart() string {
 	s := &svg{}
 	height := 50 + panelHeight + 20 + pacingHeight + 10
+	shared := rep.sharedRun()
+	if shared != nil {
+		height += pacingHeight + 20
+	}
 	s.f(`<svg xmlns="http://www.w3.org/2000/svg" width="%.0f" height="%.0f" viewBox="0 0 %.0f %.0f" font-family="Helvetica, Arial, sans-serif">`+"\n",
 		chartWidth, height, chartWidth, height)
 	s.f(`<rect width="100%%" height="100%%" fill="#fafafa"/>` + "\n")
@@ -34,6 +39,9 @@ func (rep *report) chart() string {
 	s.panel(rep.callsPanel(10, 45, half, panelHeight))
 	s.panel(rep.readyPanel(20+half, 45, half, panelHeight))
 	s.panel(rep.pacingPanel(10, 45+panelHeight+20, chartWidth-20, pacingHeight))
+	if shared != nil {
+		s.panel(rep.sharedPanel(shared, 10, 45+panelHeight+20+pacingHeight+20, chartWidth-20, pacingHeight))
+	}
 	s.f("</svg>\n")
 	return s.b.String()
 }

@@ -69,6 +69,8 @@ type apiEvent struct {
 	Op     string
 	Token  int
 	Status int
+	// Other marks the requests of the other tool of the shared-quota scenario.
+	Other bool
 }
 
 // patchArrival is one PATCH /accounts/{a}/oauth_clients/{id} as it arrived.
@@ -78,6 +80,10 @@ type patchArrival struct {
 	clientName string // "" when the body did not set client_name
 	status     int    // as answered
 }
+
+// headerOtherTool marks the requests of the other tool sharing the operator's
+// Cloudflare user (shared.go), so that they are counted apart from the operator's.
+const headerOtherTool = "X-Bench-Other-Tool"
 
 func startEmulator(tokens map[string][]string, rateLimit int, window, latency time.Duration) *emulator {
 	e := &emulator{Server: cfemu.New(cfemu.Options{
@@ -103,7 +109,8 @@ func (e *emulator) serve(w http.ResponseWriter, r *http.Request) {
 	if !strings.HasPrefix(r.URL.Path, cfemu.BasePath+"/") {
 		return
 	}
-	ev := apiEvent{At: time.Since(e.start), Op: opOfRequest(r.Method, r.URL.Path), Token: tokenIndex(r), Status: rec.status}
+	ev := apiEvent{At: time.Since(e.start), Op: opOfRequest(r.Method, r.URL.Path), Token: tokenIndex(r), Status: rec.status,
+		Other: r.Header.Get(headerOtherTool) != ""}
 	e.mu.Lock()
 	e.events = append(e.events, ev)
 	if patch != nil {

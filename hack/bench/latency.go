@@ -264,7 +264,7 @@ func (r *scenarioRun) waitForList(ctx context.Context, t time.Time, timeout time
 	return waitFor(ctx, 200*time.Millisecond, timeout, func() bool {
 		after := r.emu.since(t)
 		for _, ev := range r.emu.timeline() {
-			if ev.Op == opList && ev.At > after && ev.Status == http.StatusOK {
+			if ev.Op == opList && !ev.Other && ev.At > after && ev.Status == http.StatusOK {
 				return true
 			}
 		}

@@ -10,7 +10,8 @@
 // and with 1% of the clients drifted out of band, and the time to correct the drift.
 //
 // Besides the matrix (matrix.go): variants run with the Go runtime environment the
-// deployment ships (+gomemlimit); chosen scenarios have their heap
+// deployment ships (+gomemlimit) or with another tool spending part of the same
+// Cloudflare user's limit (+shared, shared.go); chosen scenarios have their heap
 // profiled in steady state (heap.go); one adoption measures the latency from a spec
 // edit to Cloudflare's PATCH, in steady state and during a mass adoption (latency.go).
 //
@@ -73,6 +74,7 @@ type config struct {
 	// heapProfiles are the scenarios whose heap is profiled in steady state.
 	heapProfiles map[string]bool
 	editLatency  latencyConfig
+	shared       sharedConfig
 }
 
 // latencyConfig sets the spec-edit-to-PATCH phases (latency.go).
@@ -86,6 +88,13 @@ type latencyConfig struct {
 	bound    time.Duration
 	// adopt is how many more clients are adopted during the second phase.
 	adopt int
+}
+
+// sharedConfig sets the shared-quota scenario (shared.go): create/n/1/ours+shared while
+// another tool spends share of the same user's Cloudflare limit; n 0 runs none.
+type sharedConfig struct {
+	n     int
+	share float64
 }
 
 // defaultSkip leaves out, as -skip patterns (path.Match, whole key):
@@ -133,6 +142,8 @@ func parseFlags() (*config, error) {
 	flag.DurationVar(&c.editLatency.interval, "latency-interval", 500*time.Millisecond, "time between two spec edits in a latency phase")
 	flag.DurationVar(&c.editLatency.bound, "latency-bound", 30*time.Second, "an edit whose PATCH has not reached Cloudflare within this long is a miss")
 	flag.IntVar(&c.editLatency.adopt, "latency-adopt", 1000, "clients adopted by new objects while the second latency phase edits")
+	flag.IntVar(&c.shared.n, "shared-n", 500, "run create/N/1/ours+"+variantShared+": N creates while another tool spends part of the same user's limit; 0 runs none")
+	flag.Float64Var(&c.shared.share, "shared-share", 0.5, "the share of Cloudflare's limit the other tool spends, evenly, in the +"+variantShared+" scenario")
 	flag.StringVar(&c.manager, "manager", "", "use this manager binary instead of building cmd/manager (for profiling builds)")
 	flag.BoolVar(&c.keepTmp, "keep-tmp", false, "keep the temporary directory with the manager's logs and heap profiles")
 	flag.BoolVar(&c.list, "list", false, "print the scenarios that would run, with what each adds, and exit")
@@ -179,10 +190,13 @@ func (c *config) validate() error {
 	return c.validatePhases()
 }
 
-// validatePhases checks the latency phases' flags.
+// validatePhases checks the latency phases' and the shared-quota scenario's flags.
 func (c *config) validatePhases() error {
 	if c.editLatency.n < 0 || c.editLatency.edits < 1 || c.editLatency.interval <= 0 || c.editLatency.bound <= 0 || c.editLatency.adopt < 0 {
 		return fmt.Errorf("-latency-n and -latency-adopt must not be negative, -latency-edits, -latency-interval and -latency-bound positive")
+	}
+	if c.shared.n < 0 || c.shared.share <= 0 || c.shared.share >= 1 {
+		return fmt.Errorf("-shared-n must not be negative, -shared-share between 0 and 1")
 	}
 	return nil
 }

@@ -28,11 +28,15 @@ func (rep *report) markdown() string {
 	rep.writeSetup(w)
 	w("## Results\n\n")
 	alt := "Calls per sync period and time to Ready against N, ours vs the baseline; create pacing over time"
+	if rep.sharedRun() != nil {
+		alt += "; the operator's and another tool's requests over time on a shared quota"
+	}
 	w("![%s](%s)\n\n", alt, fileSVG)
 	w("%s\n", rep.markdownTable())
 	rep.writeColumns(w)
 	rep.writeTargets(w)
 	rep.writeLatency(w)
+	rep.writeShared(w)
 	rep.writeHeap(w)
 	rep.writeDetails(w)
 	return b.String()
@@ -100,7 +104,7 @@ func (rep *report) writeSetup(w writer) {
 }
 
 // writeExtras describes the variants and phases that ran: the shipped environment,
-// the spec-edit latency and the heap profiles.
+// the spec-edit latency, the shared quota and the heap profiles.
 func (rep *report) writeExtras(w writer) {
 	for _, r := range rep.Results {
 		if r.Variant == variantShippedEnv {
@@ -112,6 +116,10 @@ func (rep *report) writeExtras(w writer) {
 		w("- **Spec edit to Cloudflare PATCH**: after its steady state, %s edits %d objects' `spec.clientName` in steady state,\n",
 			r.scenario, len(r.Latency.Steady.Latencies))
 		w("  then as many while %d more objects are adopted; see the section below.\n", r.Latency.Adopted)
+	}
+	if r := rep.sharedRun(); r != nil {
+		w("- **%s**: the operator creates %d clients while another tool spends %.0f%% of the same user's limit; see below.\n",
+			r.scenario, r.N, 100*r.Shared.Share)
 	}
 	for _, r := range rep.Results {
 		if r.HeapProfile != nil {

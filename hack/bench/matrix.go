@@ -3,17 +3,23 @@ package main
 import (
 	"fmt"
 	"path"
+	"slices"
 	"strings"
 )
 
 // Variants of a scenario: the same cell of the matrix measured another way.
-// variantShippedEnv runs the manager with the Go runtime environment the deployment
-// ships (GOMEMLIMIT), where every other scenario runs with Go's defaults.
-const variantShippedEnv = "gomemlimit"
+const (
+	// variantShippedEnv runs the manager with the Go runtime environment the
+	// deployment ships (GOMEMLIMIT), where every other scenario runs with Go's defaults.
+	variantShippedEnv = "gomemlimit"
+	// variantShared runs another tool that spends part of the same user's Cloudflare
+	// limit while the operator works (shared.go).
+	variantShared = "shared"
+)
 
 // scenarios returns what runs, in run order: adoption first (it also measures steady
 // state), small N first, ours before the baseline; each cell's +gomemlimit variant right
-// after it. A scenario runs unless a -skip pattern
+// after it, and the shared-quota scenario last. A scenario runs unless a -skip pattern
 // matches its whole key; a variant is skipped by its own key, not by its cell's.
 func (c *config) scenarios() []scenario {
 	var out []scenario
@@ -36,7 +42,17 @@ func (c *config) scenarios() []scenario {
 			}
 		}
 	}
+	if sc, ok := c.sharedScenario(); ok {
+		add(sc)
+	}
 	return out
+}
+
+// sharedScenario is create/N/1/ours+shared, when -shared-n is set and the create path
+// and our strategy are selected.
+func (c *config) sharedScenario() (scenario, bool) {
+	sc := scenario{Path: pathCreate, N: c.shared.n, Accounts: 1, Strategy: strategyOurs, Variant: variantShared}
+	return sc, sc.N > 0 && slices.Contains(c.paths, pathCreate) && slices.Contains(c.strategies, strategyOurs)
 }
 
 func (c *config) skipped(sc scenario) bool {
@@ -75,6 +91,9 @@ func (c *config) printScenarios() {
 		}
 		if c.measuresLatency(sc) {
 			extra = append(extra, fmt.Sprintf("latency phases (%d edits each, %d more adopted)", c.editLatency.edits, c.editLatency.adopt))
+		}
+		if sc.Variant == variantShared {
+			extra = append(extra, fmt.Sprintf("another tool at %.0f%% of the limit", 100*c.shared.share))
 		}
 		fmt.Println(strings.TrimSpace(sc.String() + "  " + strings.Join(extra, "; ")))
 	}

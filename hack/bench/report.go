@@ -99,8 +99,17 @@ func (rep *report) strategyCell(r *result) string {
 	switch r.Variant {
 	case variantShippedEnv:
 		return fmt.Sprintf("%s, %s", strategyName(r.Strategy), envText(rep.envOf(r)))
+	case variantShared:
+		return fmt.Sprintf("%s, another tool spends %s of the quota", strategyName(r.Strategy), sharePercent(r))
 	}
 	return strategyName(r.Strategy)
+}
+
+func sharePercent(r *result) string {
+	if r.Shared == nil {
+		return "part"
+	}
+	return fmt.Sprintf("%.0f%%", 100*r.Shared.Share)
 }
 
 // envOf is the manager's environment in a result: its own, or the run's for results

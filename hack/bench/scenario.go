@@ -48,7 +48,7 @@ type scenario struct {
 	N        int    `json:"n"`
 	Accounts int    `json:"accounts"`
 	Strategy string `json:"strategy"`
-	// Variant is "" for a cell of the matrix, or variantShippedEnv.
+	// Variant is "" for a cell of the matrix, variantShippedEnv or variantShared.
 	Variant string `json:"variant,omitempty"`
 }
 
@@ -123,6 +123,8 @@ type result struct {
 	HeapProfile *heapProfile `json:"heapProfile,omitempty"`
 	// Latency is the spec-edit-to-PATCH latency (-latency-n).
 	Latency *latencyResult `json:"latency,omitempty"`
+	// Shared is the other tool's share of the quota (the +shared variant).
+	Shared *sharedResult `json:"shared,omitempty"`
 
 	ReadyCurve []point `json:"readyCurve,omitempty"`
 	RSSCurve   []point `json:"rssCurve,omitempty"`
@@ -184,6 +186,9 @@ func (r *result) summary() string {
 	if r.Strategy == strategyOurs {
 		s += fmt.Sprintf("; budget blocks %.0f, deferred %.0f", r.BudgetBlocks, r.BudgetDeferred)
 	}
+	if sh := r.Shared; sh != nil {
+		s += fmt.Sprintf("; the other tool: %d requests since the manager started, %d answered 429", sh.OtherRequests, sh.OtherRateLimited)
+	}
 	return s
 }
 
@@ -227,6 +232,8 @@ type scenarioRun struct {
 	bound []binding
 	// drifted are the client IDs changed out of band in the steady-state measurement.
 	drifted map[string]bool
+	// other is the other tool of the shared-quota scenario, nil elsewhere.
+	other *otherTool
 }
 
 func runScenario(ctx context.Context, cfg *config, bin, dir string, sc scenario) (*result, error) {
@@ -255,6 +262,12 @@ func runScenario(ctx context.Context, cfg *config, bin, dir string, sc scenario)
 		return nil, err
 	}
 	defer r.ready.stop()
+	if sc.Variant == variantShared {
+		if r.other, err = startOtherTool(ctx, emu, cfg); err != nil {
+			return nil, err
+		}
+		defer r.other.stop()
+	}
 	if err := r.converge(ctx, bin); err != nil {
 		return nil, err
 	}
@@ -412,8 +425,12 @@ func (r *scenarioRun) converge(ctx context.Context, bin string) error {
 }
 
 // operatorCalls are the manager's Cloudflare requests since the stats were reset, by
-// operation, and those answered 429.
+// operation, and those answered 429. The emulator counts the other tool's requests of
+// the shared-quota scenario too; there the operator's are the timeline's untagged ones.
 func (r *scenarioRun) operatorCalls() (map[string]int, int) {
+	if r.other != nil {
+		return opsOfEvents(r.emu.timeline(), func(ev apiEvent) bool { return !ev.Other })
+	}
 	st := r.emu.Stats()
 	return opsOf(st), st.RateLimited
 }
@@ -591,6 +608,9 @@ func (r *scenarioRun) finish(ctx context.Context) {
 	events := r.emu.timeline()
 	for _, ev := range events {
 		t := ev.At.Seconds()
+		if ev.Other {
+			continue
+		}
 		if ev.Status == http.StatusTooManyRequests && res.FirstRateLimit == 0 {
 			res.FirstRateLimit = t
 		}
@@ -611,6 +631,9 @@ func (r *scenarioRun) finish(ctx context.Context) {
 	res.MaxInWindow = maxInWindow(events, r.cfg.rateWindow)
 	if st := res.Steady; st != nil {
 		st.ListGapMin, st.ListGapMean = listGaps(events, st.From, st.To)
+	}
+	if r.other != nil {
+		res.Shared = r.other.result(events)
 	}
 	if len(res.RateLimited0) > 50 {
 		res.RateLimited0 = res.RateLimited0[:50]
@@ -644,7 +667,7 @@ func listGaps(events []apiEvent, from, to float64) (minGap, mean float64) {
 	var gaps []float64
 	for _, ev := range events {
 		t := ev.At.Seconds()
-		if ev.Op != opList || t < from || t > to {
+		if ev.Op != opList || ev.Other || t < from || t > to {
 			continue
 		}
 		if prev, ok := last[ev.Token]; ok {

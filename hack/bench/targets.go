@@ -24,6 +24,9 @@ const (
 	// objects are being adopted.
 	targetLatencySteady = 0.3
 	targetLatencyLoad   = 1.0
+	// targetShared429s is the most 429s (operator's and the other tool's) the
+	// shared-quota scenario may draw.
+	targetShared429s = 3
 )
 
 // verdict renders a check as met or missed.
@@ -42,6 +45,7 @@ func (rep *report) writeTargets(w writer) {
 	rep.targetAdoptLarge(w)
 	rep.targetWrites(w)
 	rep.targetPacing(w)
+	rep.targetShared(w)
 	rep.targetMemory(w)
 	rep.targetLatency(w)
 	w("\n")

@@ -39,6 +39,17 @@ func (r *OAuthClientReconciler) holdCredentials(ctx context.Context, p *pass) er
 	if controllerutil.ContainsFinalizer(sec, v1alpha1.FinalizerCredentialsInUse) {
 		return nil
 	}
+	// The first objects of a credentials Secret reconcile at once: one of them writes
+	// the finalizer, the others see it in the copy that write left (a conflicting
+	// write each would be a wasted apiserver request and a retried pass).
+	r.holdMu.Lock()
+	defer r.holdMu.Unlock()
+	if latest := r.secrets.latest(key); latest != nil {
+		sec = latest
+	}
+	if controllerutil.ContainsFinalizer(sec, v1alpha1.FinalizerCredentialsInUse) {
+		return nil
+	}
 	m := secretMeta(key)
 	m.ResourceVersion = sec.ResourceVersion
 	m.Finalizers = append(append([]string(nil), sec.Finalizers...), v1alpha1.FinalizerCredentialsInUse)

@@ -40,6 +40,7 @@ package controller
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -94,6 +95,8 @@ type OAuthClientReconciler struct {
 	// RequestBudget paces Cloudflare calls per Cloudflare user; zero disables pacing.
 	RequestBudget RequestBudget
 
+	// holdMu serializes the credentials-in-use finalizer writes (holdCredentials).
+	holdMu    sync.Mutex
 	snapshots *Snapshots
 	scopes    *scopeCatalogs
 	apis      *apiClients

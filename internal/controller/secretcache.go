@@ -79,6 +79,17 @@ func (s *secretStore) get(ctx context.Context, key types.NamespacedName) (*corev
 	return sec, nil
 }
 
+// latest returns the held copy of the Secret, whatever its version; nil when none.
+func (s *secretStore) latest(key types.NamespacedName) *corev1.Secret {
+	s.mu.Lock()
+	h, ok := s.memo[key]
+	s.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	return h.decode()
+}
+
 // heldAt returns the held copy of the Secret if it is at resourceVersion.
 func (s *secretStore) heldAt(key types.NamespacedName, resourceVersion string) *corev1.Secret {
 	s.mu.Lock()

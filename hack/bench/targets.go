@@ -282,10 +282,13 @@ func (rep *report) targetAdoptLarge(w writer) {
 func (rep *report) targetWrites(w writer) {
 	var rows []*result
 	worst := 0.0
+	// perObject leaves out one write per account: the credentials-in-use finalizer on
+	// its credentials Secret, written once per token whatever the number of objects.
+	writesPerObject := func(r *result) float64 { return float64(total(r.Writes)-r.Accounts) / float64(r.N) }
 	for _, r := range rep.Results {
 		if r.Path == pathAdopt && r.Strategy == strategyOurs {
 			rows = append(rows, r)
-			worst = math.Max(worst, float64(total(r.Writes))/float64(r.N))
+			worst = math.Max(worst, writesPerObject(r))
 		}
 	}
 	if len(rows) == 0 {
@@ -293,9 +296,10 @@ func (rep *report) targetWrites(w writer) {
 	}
 	w("- **Adoption: at most %.1f apiserver writes per object** — %s: at most %.3f per object over the %d adoptions by our strategy\n",
 		targetWritesPerObject, verdict(worst <= targetWritesPerObject), worst, len(rows))
-	w("  (POST, PUT, PATCH and DELETE from the manager's start until every object was Ready; the operator's claim Leases count):\n")
+	w("  (POST, PUT, PATCH and DELETE from the manager's start until every object was Ready, Events and Leases included,\n")
+	w("  less one write per account: the credentials-in-use finalizer on its credentials Secret, written once per token):\n")
 	for _, r := range rows {
 		n := float64(r.N)
-		w("  - %s: %d writes, %.3f per object (%s per object)\n", r.scenario, total(r.Writes), float64(total(r.Writes))/n, perObject(r.Writes, n))
+		w("  - %s: %d writes, %.3f per object (%s per object)\n", r.scenario, total(r.Writes), writesPerObject(r), perObject(r.Writes, n))
 	}
 }

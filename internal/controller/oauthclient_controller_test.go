@@ -275,6 +275,29 @@ var _ = Describe("OAuthClient controller", func() {
 		Eventually(func() []string { return eventReasons(ns, "limited") }).Should(ContainElement(v1alpha1.ReasonRateLimited))
 	})
 
+	It("keeps a converged object Ready, without Events, while its periodic List is refused with 429", func() {
+		// Ready must not flap on every object of a user whenever its budget is spent or
+		// another tool fills Cloudflare's window: the object has nothing to change.
+		Expect(k8sClient.Create(ctx(), confidential(ns, "steady", account))).To(Succeed())
+		waitReady(ns, "steady")
+		lists := func() int { return count(calls(account), routeList) }
+		before := lists()
+		emu.SetFaults(cfemu.Faults{Rules: []cfemu.FaultRule{{Route: routeList, Kind: "429", RetryAfter: 2}}})
+		DeferCleanup(emu.ClearFaults)
+		Eventually(lists, 3*syncPeriod).Should(BeNumerically(">", before), "the periodic List was not sent")
+		Consistently(readyReason(ns, "steady"), 2*syncPeriod).Should(Equal("True/" + v1alpha1.ReasonReconciled))
+		Expect(eventReasons(ns, "steady")).NotTo(ContainElement(v1alpha1.ReasonRateLimited))
+
+		By("an edit made while the calls are refused shows RateLimited, then lands")
+		o := get(ns, "steady")
+		o.Spec.RedirectURIs = &[]string{"https://steady.example.com/cb2"}
+		Expect(k8sClient.Update(ctx(), o)).To(Succeed())
+		Eventually(readyReason(ns, "steady"), 3*syncPeriod).Should(Equal("False/" + v1alpha1.ReasonRateLimited))
+		emu.ClearFaults()
+		Eventually(readyReason(ns, "steady"), 10*time.Second).Should(Equal("True/" + v1alpha1.ReasonReconciled))
+		Expect(count(writes(account), routeUpdate)).To(Equal(1))
+	})
+
 	It("surfaces Cloudflare's 400 in the condition and does not retry until the spec changes", func() {
 		obj := confidential(ns, "badscope", account)
 		// Passes admission and the catalogue check (no dot), but is no identity scope.

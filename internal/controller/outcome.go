@@ -33,6 +33,13 @@ func (r *OAuthClientReconciler) outcome(ctx context.Context, p *pass, err error)
 	obj := p.obj
 	defer countFailure(obj) // by the Ready reason set below
 	var limited *rateLimitedError
+	if wait, ok := rateLimitWait(err); ok && settled(obj) {
+		// A periodic look at a converged object could not be made now: its status
+		// stays as it is, so that Ready does not flap on every object of a user while
+		// the budget is spent or another tool's calls fill the window. The metrics
+		// (cloudflare_budget_*) say so, and objects with work to do show RateLimited.
+		return ctrl.Result{RequeueAfter: jitterUp(wait)}, nil
+	}
 	if errors.As(err, &limited) && limited.paced {
 		// No durations in messages: a message that changes every pass is a status write
 		// every pass.
@@ -71,10 +78,34 @@ func (r *OAuthClientReconciler) outcome(ctx context.Context, p *pass, err error)
 	return ctrl.Result{RequeueAfter: wait.Jitter(pol.retry(r), 0.1)}, nil
 }
 
+// rateLimitWait reports whether err means the user's calls are paused (our pacing, a
+// yield, a block, a 429), and for how long.
+func rateLimitWait(err error) (time.Duration, bool) {
+	var limited *rateLimitedError
+	if errors.As(err, &limited) {
+		return limited.wait, true
+	}
+	if retryAfter, ok := cfapi.IsRateLimited(err); ok {
+		return boundedWait(retryAfter, defaultRetryAfter, maxRateLimitWait), true
+	}
+	return 0, false
+}
+
+// settled reports whether the object's last pass reached its goal for its current
+// generation (Ready=True): a pass of it has no change of the user's to make.
+func settled(obj *v1alpha1.OAuthClient) bool {
+	ready := meta.FindStatusCondition(obj.Status.Conditions, v1alpha1.ConditionReady)
+	return ready != nil && ready.Status == metav1.ConditionTrue && ready.ObservedGeneration == obj.Generation &&
+		obj.Status.ObservedGeneration == obj.Generation
+}
+
 // rateLimited pauses the object until the credentials may call again, spreading the
 // wake-ups so the objects sharing a token do not return as a herd.
 func (r *OAuthClientReconciler) rateLimited(ctx context.Context, p *pass, pause time.Duration) (ctrl.Result, error) {
 	obj := p.obj
+	if settled(obj) {
+		return ctrl.Result{RequeueAfter: jitterUp(pause)}, nil // see outcome
+	}
 	if ready := meta.FindStatusCondition(obj.Status.Conditions, v1alpha1.ConditionReady); ready == nil || ready.Reason != v1alpha1.ReasonRateLimited {
 		r.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, v1alpha1.EventRateLimited, "Reconcile",
 			"Cloudflare's rate limit is exhausted for these credentials; retrying in %s", pause.Round(time.Second))

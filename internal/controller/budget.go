@@ -65,12 +65,12 @@ const (
 var minRate = rate.Limit(1 / cloudflareWindow.Seconds())
 
 // boundedWait clamps a wait read from a header: missing or non-positive means def, and
-// nothing exceeds max. It is never negative.
-func boundedWait(d, def, maxWait time.Duration) time.Duration {
+// nothing exceeds maxRateLimitWait. It is never negative.
+func boundedWait(d, def time.Duration) time.Duration {
 	if d <= 0 {
 		d = def
 	}
-	return min(d, maxWait)
+	return min(d, maxRateLimitWait)
 }
 
 // budget is the one owner of the rate-limit state of one Cloudflare user: the token
@@ -84,6 +84,7 @@ func boundedWait(d, def, maxWait time.Duration) time.Duration {
 type budget struct {
 	lim    *rate.Limiter // nil when pacing is disabled
 	base   rate.Limit
+	burst  int
 	window time.Duration
 	now    func() time.Time
 
@@ -106,7 +107,7 @@ func newBudget(b RequestBudget, now func() time.Time) *budget {
 		if bg.base <= 0 {
 			bg.base = rate.Limit(float64(b.Requests) / b.Window.Seconds())
 		}
-		bg.lim = rate.NewLimiter(bg.base, burst)
+		bg.lim, bg.burst = rate.NewLimiter(bg.base, burst), burst
 		bg.window = min(b.Window, cloudflareWindow)
 	}
 	return bg
@@ -136,7 +137,7 @@ func (b *budget) blockedFor() time.Duration {
 
 // block forbids calls for d (bounded) from now.
 func (b *budget) block(d time.Duration) {
-	d = boundedWait(d, defaultRetryAfter, maxRateLimitWait)
+	d = boundedWait(d, defaultRetryAfter)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if !b.blockedUntil.After(b.now()) {
@@ -180,9 +181,14 @@ func (b *budget) reserve(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
-	// A 429 may have arrived while we waited for the slot.
+	// A 429 may have arrived while we waited for the slot, or a header saying that
+	// others spent the window.
 	if d := b.blockedFor(); d > 0 {
 		return &rateLimitedError{wait: d}
+	}
+	if d := b.yieldingFor(); d > 0 {
+		b.stats.deferred.Add(1)
+		return &rateLimitedError{wait: d, paced: true}
 	}
 	return nil
 }
@@ -195,6 +201,7 @@ func (b *budget) recover() {
 	if !b.slowUntil.IsZero() && !b.now().Before(b.slowUntil) {
 		b.slowUntil = time.Time{}
 		b.lim.SetLimit(b.base)
+		b.lim.SetBurst(b.burst)
 	}
 }
 
@@ -215,7 +222,7 @@ func (b *budget) observe(rl *cfapi.RateLimit, err error) {
 	if rl == nil || rl.Reset <= 0 && rl.Remaining > 0 {
 		return
 	}
-	reset := boundedWait(rl.Reset, time.Second, maxRateLimitWait)
+	reset := boundedWait(rl.Reset, time.Second)
 	if rl.Remaining <= 0 {
 		b.block(reset)
 		return
@@ -224,25 +231,39 @@ func (b *budget) observe(rl *cfapi.RateLimit, err error) {
 		return
 	}
 	reserve := int(reserveShare * float64(rl.Quota))
+	// Spend what is left above the reserve over the time to the reset, but over no less
+	// than a fifth of the window: under a sliding window the reset is when the oldest
+	// counted call expires, often a second away, and only that call's share comes back
+	// then. While slowed the bucket holds no burst, so the next call carries the next
+	// header before a second one goes.
+	window := rl.Window
+	if window <= 0 {
+		window = cloudflareWindow
+	}
+	horizon := max(reset, min(window, cloudflareWindow)/5)
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	if rl.Remaining <= reserve {
-		b.mu.Lock()
 		if until := b.now().Add(reset); until.After(b.yieldUntil) {
 			b.yieldUntil = until
 		}
-		b.mu.Unlock()
+		b.lim.SetBurst(1)
+		b.slowUntil = b.now().Add(horizon)
 		return
 	}
-	allowed, until := rate.Limit(0.9*float64(rl.Remaining-reserve)/reset.Seconds()), b.now().Add(reset)
+	allowed := rate.Limit(0.9 * float64(rl.Remaining-reserve) / horizon.Seconds())
 	switch {
 	case allowed >= b.base:
-		allowed, until = b.base, time.Time{}
+		b.lim.SetLimit(b.base)
+		b.lim.SetBurst(b.burst)
+		b.slowUntil = time.Time{}
+		return
 	case math.IsNaN(float64(allowed)) || allowed < minRate:
 		allowed = minRate
 	}
 	b.lim.SetLimit(allowed)
-	b.mu.Lock()
-	b.slowUntil = until
-	b.mu.Unlock()
+	b.lim.SetBurst(1)
+	b.slowUntil = b.now().Add(horizon)
 }
 
 // budgetUser names the Cloudflare user whose budget a set of credentials spends:
@@ -283,11 +304,33 @@ type rateLimitSource interface {
 	LastRateLimit() (cfapi.RateLimit, bool)
 }
 
+// prepaidKey marks a context whose next paced call was paid for by prepay.
+type prepaidKey struct{}
+
+// prepay takes the budget token of the next call made with the returned context now.
+// A caller that must write something before a call, and undo it if the call is refused
+// (the create intent), pays first: a refusal then comes before the write, not after it.
+// Without pacing (api is not paced) it does nothing.
+func prepay(ctx context.Context, api CloudflareAPI) (context.Context, error) {
+	p, ok := api.(*pacedAPI)
+	if !ok {
+		return ctx, nil
+	}
+	if err := p.budget().reserve(ctx); err != nil {
+		return ctx, err
+	}
+	paid := &atomic.Bool{}
+	paid.Store(true)
+	return context.WithValue(ctx, prepaidKey{}, paid), nil
+}
+
 func paced[T any](ctx context.Context, p *pacedAPI, call func() (T, error)) (T, error) {
 	var zero T
 	b := p.budget()
-	if err := b.reserve(ctx); err != nil {
-		return zero, err
+	if paid, ok := ctx.Value(prepaidKey{}).(*atomic.Bool); !ok || !paid.CompareAndSwap(true, false) {
+		if err := b.reserve(ctx); err != nil {
+			return zero, err
+		}
 	}
 	res, err := call()
 	var rl *cfapi.RateLimit

@@ -133,6 +133,28 @@ func TestPacingYieldsTheReserveToOtherTools(t *testing.T) {
 	if got := api.budget().lim.Limit(); math.Abs(float64(got-want)) > 1e-9 {
 		t.Errorf("limit = %v with 420 remaining for 100s, want %v: 90%% of what is left above the reserve", got, want)
 	}
+	if b := api.budget().lim.Burst(); b != 1 {
+		t.Errorf("burst = %d while slowed, want 1: each call must carry the next header before another goes", b)
+	}
+	// Under a sliding window the reset is when the oldest counted call expires, often a
+	// second away: what is left above the reserve is spread over a fifth of the window
+	// at least, not spent in that second.
+	inner.rl = cfapi.RateLimit{Remaining: 300, Reset: time.Second, Quota: 1200, Window: 300 * time.Second}
+	if _, err := api.ListOAuthClients(t.Context(), "a"); err != nil {
+		t.Fatal(err)
+	}
+	want = rate.Limit(0.9 * (300 - 120) / 60.0)
+	if got := api.budget().lim.Limit(); math.Abs(float64(got-want)) > 1e-9 {
+		t.Errorf("limit = %v with 300 remaining and a 1s reset, want %v", got, want)
+	}
+	inner.rl = cfapi.RateLimit{Remaining: 1100, Reset: time.Second, Quota: 1200, Window: 300 * time.Second}
+	clock.t = clock.t.Add(time.Minute)
+	if _, err := api.ListOAuthClients(t.Context(), "a"); err != nil {
+		t.Fatal(err)
+	}
+	if got, b := api.budget().lim.Limit(), api.budget().lim.Burst(); got != api.budget().base || b != api.budget().burst {
+		t.Errorf("limit %v, burst %d once most of the quota is back, want the configured %v and %d", got, b, api.budget().base, api.budget().burst)
+	}
 }
 
 // The pacer froze: a Ratelimit header with r=0 set the bucket's rate to 0, the next

@@ -30,9 +30,15 @@ func (r *OAuthClientReconciler) create(ctx context.Context, p *pass) error {
 	if _, err := r.clientSecret(ctx, p); err != nil {
 		return err
 	}
-	// Our own budget refuses before anything is written: no intent is left behind.
+	// Our own budget refuses before anything is written: no intent is written and then
+	// removed for a Create that was never sent (two apiserver writes per deferral when
+	// the budget is short).
 	if pause := r.apis.blockedFor(p.credsKey); pause > 0 {
 		return &rateLimitedError{wait: pause}
+	}
+	ctx, err = prepay(ctx, p.api)
+	if err != nil {
+		return err
 	}
 	previousID := p.boundID
 	if err := r.patchMeta(ctx, obj, func(o *v1alpha1.OAuthClient) {

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 	ctrlreconcile "sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/cloudflare-oauth-operator/cloudflare-oauth-operator/api/v1alpha1"
@@ -89,6 +91,15 @@ func TestPacingRefusalLeavesNoCreateIntent(t *testing.T) {
 	// 40 per hour: a burst of 2 (the List and the scope catalogue), then nothing for
 	// about 95s.
 	f.r.apis = newAPIClients(f.r.NewAPI, RequestBudget{Requests: 40, Window: time.Hour}, f.r.now)
+	intents := 0 // patches that write or remove the intent
+	f.r.Client = interceptor.NewClient(f.c.(client.WithWatch), interceptor.Funcs{
+		Patch: func(ctx context.Context, c client.WithWatch, obj client.Object, patch client.Patch, opts ...client.PatchOption) error {
+			if data, err := patch.Data(obj); err == nil && strings.Contains(string(data), v1alpha1.AnnotationCreateIntent) {
+				intents++
+			}
+			return c.Patch(ctx, obj, patch, opts...)
+		},
+	})
 	res, err := f.reconcile(t, "paced")
 	if err != nil {
 		t.Fatal(err)
@@ -105,6 +116,9 @@ func TestPacingRefusalLeavesNoCreateIntent(t *testing.T) {
 	}
 	if c := meta.FindStatusCondition(o.Status.Conditions, v1alpha1.ConditionReady); c == nil || c.Reason != v1alpha1.ReasonRateLimited {
 		t.Errorf("Ready = %+v, want RateLimited", c)
+	}
+	if intents != 0 {
+		t.Errorf("%d apiserver writes of the create intent for a Create the budget refused, want 0: the budget is asked first", intents)
 	}
 }
 

@@ -3,6 +3,7 @@ package controller_test
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
 
@@ -280,11 +281,21 @@ var _ = Describe("OAuthClient controller", func() {
 		// another tool fills Cloudflare's window: the object has nothing to change.
 		Expect(k8sClient.Create(ctx(), confidential(ns, "steady", account))).To(Succeed())
 		waitReady(ns, "steady")
-		lists := func() int { return count(calls(account), routeList) }
-		before := lists()
+		// Every List of the suite's user is refused, so the user stays blocked: this
+		// object's periodic passes meet either a 429 or the block it left.
+		refused := func() int {
+			n := 0
+			for _, r := range emu.Requests() {
+				if r.Route == routeList && r.Status == http.StatusTooManyRequests {
+					n++
+				}
+			}
+			return n
+		}
+		before := refused()
 		emu.SetFaults(cfemu.Faults{Rules: []cfemu.FaultRule{{Route: routeList, Kind: "429", RetryAfter: 2}}})
 		DeferCleanup(emu.ClearFaults)
-		Eventually(lists, 3*syncPeriod).Should(BeNumerically(">", before), "the periodic List was not sent")
+		Eventually(refused, 3*syncPeriod).Should(BeNumerically(">", before), "no List was refused")
 		Consistently(readyReason(ns, "steady"), 2*syncPeriod).Should(Equal("True/" + v1alpha1.ReasonReconciled))
 		Expect(eventReasons(ns, "steady")).NotTo(ContainElement(v1alpha1.ReasonRateLimited))
 

@@ -33,12 +33,12 @@ func (r *OAuthClientReconciler) outcome(ctx context.Context, p *pass, err error)
 	obj := p.obj
 	defer countFailure(obj) // by the Ready reason set below
 	var limited *rateLimitedError
-	if wait, ok := rateLimitWait(err); ok && settled(obj) {
+	if pause, ok := rateLimitWait(err); ok && settled(obj) {
 		// A periodic look at a converged object could not be made now: its status
 		// stays as it is, so that Ready does not flap on every object of a user while
 		// the budget is spent or another tool's calls fill the window. The metrics
 		// (cloudflare_budget_*) say so, and objects with work to do show RateLimited.
-		return ctrl.Result{RequeueAfter: jitterUp(wait)}, nil
+		return ctrl.Result{RequeueAfter: jitterUp(pause)}, nil
 	}
 	if errors.As(err, &limited) && limited.paced {
 		// No durations in messages: a message that changes every pass is a status write
@@ -53,7 +53,7 @@ func (r *OAuthClientReconciler) outcome(ctx context.Context, p *pass, err error)
 	if retryAfter, ok := cfapi.IsRateLimited(err); ok {
 		// The budget recorded the block when the answer arrived (budget.observe); this
 		// is only how long this object waits.
-		return r.rateLimited(ctx, p, boundedWait(retryAfter, defaultRetryAfter, maxRateLimitWait))
+		return r.rateLimited(ctx, p, boundedWait(retryAfter, defaultRetryAfter))
 	}
 	var f *failure
 	if !errors.As(err, &f) {
@@ -86,7 +86,7 @@ func rateLimitWait(err error) (time.Duration, bool) {
 		return limited.wait, true
 	}
 	if retryAfter, ok := cfapi.IsRateLimited(err); ok {
-		return boundedWait(retryAfter, defaultRetryAfter, maxRateLimitWait), true
+		return boundedWait(retryAfter, defaultRetryAfter), true
 	}
 	return 0, false
 }

@@ -49,6 +49,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
@@ -96,16 +97,18 @@ type OAuthClientReconciler struct {
 	RequestBudget RequestBudget
 
 	// holdMu serializes the credentials-in-use finalizer writes (holdCredentials).
-	holdMu    sync.Mutex
-	snapshots *Snapshots
-	scopes    *scopeCatalogs
-	apis      *apiClients
-	secrets   *secretStore
-	claims    *claimStore
-	usage     *usageTracker
-	zones     *dns.Zones
-	records   *dns.Records
-	now       func() time.Time
+	holdMu sync.Mutex
+	// remoteChanges carries the objects whose clients a List found changed.
+	remoteChanges chan event.GenericEvent
+	snapshots     *Snapshots
+	scopes        *scopeCatalogs
+	apis          *apiClients
+	secrets       *secretStore
+	claims        *claimStore
+	usage         *usageTracker
+	zones         *dns.Zones
+	records       *dns.Records
+	now           func() time.Time
 }
 
 const (

@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/cloudflare-oauth-operator/cloudflare-oauth-operator/api/v1alpha1"
 	"github.com/cloudflare-oauth-operator/cloudflare-oauth-operator/internal/dns"
@@ -69,6 +70,7 @@ func (r *OAuthClientReconciler) SetupWithManager(ctx context.Context, mgr ctrl.M
 			predicate.GenerationChangedPredicate{},
 			annotationChanged(v1alpha1.AnnotationRestartVerification),
 		))).
+		WatchesRawSource(source.Channel(r.remoteChanges, userChangesFirst())).
 		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.objectsForSecret)).
 		Watches(&v1alpha1.CloudflareAccount{}, handler.EnqueueRequestsFromMapFunc(r.objectsForAccount)).
 		WatchesMetadata(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.objectsInNamespace),
@@ -102,6 +104,8 @@ func (r *OAuthClientReconciler) init(metaReader client.Reader) {
 	now := func() time.Time { return r.now() } // tests replace r.now after init
 	r.snapshots = NewSnapshots(r.SyncPeriod)
 	r.snapshots.now = now
+	r.remoteChanges = make(chan event.GenericEvent, 1024)
+	r.snapshots.OnChange = r.remoteChanged
 	r.scopes = newScopeCatalogs()
 	r.apis = newAPIClients(r.NewAPI, r.RequestBudget, now)
 	r.secrets = newSecretStore(metaReader, r.APIReader)
@@ -244,4 +248,28 @@ func labelsChanged() predicate.Predicate {
 		DeleteFunc:  func(event.DeleteEvent) bool { return false },
 		GenericFunc: func(event.GenericEvent) bool { return false },
 	}
+}
+
+// remoteChanged wakes the objects bound to clients a List found changed, added or gone
+// since the previous List: out-of-band drift is corrected as soon as a List shows it,
+// not at the bound objects' next periodic pass (up to a sync period later). It runs in
+// its own goroutine: the List that found the change must not wait for the queue.
+func (r *OAuthClientReconciler) remoteChanged(key accountKey, clientIDs []string) {
+	go func() {
+		for _, id := range clientIDs {
+			list := &v1alpha1.OAuthClientList{}
+			if err := r.List(context.Background(), list, client.MatchingFields{indexClientID: key.account + "/" + id},
+				client.UnsafeDisableDeepCopy); err != nil {
+				continue
+			}
+			for i := range list.Items {
+				obj := list.Items[i].DeepCopy()
+				select {
+				case r.remoteChanges <- event.GenericEvent{Object: obj}:
+				case <-time.After(time.Minute):
+					return // nobody reads: the periodic passes will find it
+				}
+			}
+		}
+	}()
 }

@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"strings"
 	"sync"
 	"time"
@@ -23,6 +24,12 @@ type Snapshots struct {
 	now    func() time.Time
 
 	group singleflight.Group
+
+	// OnChange, when set, is told the clients of an account that a List found changed,
+	// added or gone since the previous List (out-of-band drift), so that the objects
+	// bound to them are looked at now rather than at their next periodic pass. It must
+	// not block.
+	OnChange func(key accountKey, clientIDs []string)
 
 	mu       sync.Mutex
 	accounts map[accountKey]*accountState
@@ -129,6 +136,16 @@ func (s *Snapshots) list(ctx context.Context, key accountKey, api CloudflareAPI,
 // replace installs a List result that started at started, keeping our own writes made
 // since then.
 func (s *Snapshots) replace(key accountKey, started time.Time, clients []cfapi.OAuthClient) time.Time {
+	changed := s.install(key, started, clients)
+	if len(changed) > 0 && s.OnChange != nil {
+		s.OnChange(key, changed)
+	}
+	return started
+}
+
+// install is replace under the lock; it returns the clients the List found changed
+// since the previous one (none on the first List: every object is being looked at).
+func (s *Snapshots) install(key accountKey, started time.Time, clients []cfapi.OAuthClient) []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	next := &accountState{clients: make(map[string]cfapi.OAuthClient, len(clients)), fetchedAt: started, listedAt: started, local: map[string]localWrite{}}
@@ -137,7 +154,8 @@ func (s *Snapshots) replace(key accountKey, started time.Time, clients []cfapi.O
 		share.lists(&c)
 		next.clients[c.ClientID] = c
 	}
-	if prev := s.accounts[key]; prev != nil {
+	prev := s.accounts[key]
+	if prev != nil {
 		for id, w := range prev.local {
 			if !w.at.After(started) {
 				continue
@@ -151,7 +169,21 @@ func (s *Snapshots) replace(key accountKey, started time.Time, clients []cfapi.O
 		}
 	}
 	s.accounts[key] = next
-	return started
+	if prev == nil || prev.clients == nil {
+		return nil
+	}
+	var changed []string
+	for id, c := range next.clients {
+		if was, ok := prev.clients[id]; !ok || !reflect.DeepEqual(was, c) {
+			changed = append(changed, id)
+		}
+	}
+	for id := range prev.clients {
+		if _, ok := next.clients[id]; !ok {
+			changed = append(changed, id)
+		}
+	}
+	return changed
 }
 
 // Get returns the remote client id of the account, as last seen.

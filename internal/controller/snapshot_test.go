@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -172,5 +173,30 @@ func TestSnapshotsShareIdenticalLists(t *testing.T) {
 	}
 	if len(three.Scopes) != 1 || three.Scopes[0] != "user-details.read" || two.Scopes[1] != "offline_access" {
 		t.Errorf("a client reads another's values: %v, %v", two.Scopes, three.Scopes)
+	}
+}
+
+// A List that shows a client changed, added or gone since the previous List says so,
+// so that the bound objects are looked at at once; the first List and an unchanged one
+// say nothing, and neither does a client the operator itself wrote since.
+func TestSnapshotsReportWhatAListFoundChanged(t *testing.T) {
+	s := NewSnapshots(time.Minute)
+	var got [][]string
+	s.OnChange = func(_ accountKey, ids []string) {
+		slices.Sort(ids)
+		got = append(got, ids)
+	}
+	key := accountKey{creds: "c", account: "a"}
+	c := func(id, name string) cfapi.OAuthClient { return cfapi.OAuthClient{ClientID: id, ClientName: name} }
+	t0 := time.Now()
+	s.replace(key, t0, []cfapi.OAuthClient{c("1", "one"), c("2", "two"), c("3", "three")})
+	s.replace(key, t0.Add(time.Second), []cfapi.OAuthClient{c("1", "one"), c("2", "two"), c("3", "three")})
+	if len(got) != 0 {
+		t.Fatalf("OnChange = %v after the first and an unchanged List, want nothing", got)
+	}
+	s.Put(key, c("2", "ours")) // our own PATCH, answered before the next List
+	s.replace(key, t0.Add(2*time.Second), []cfapi.OAuthClient{c("1", "renamed"), c("2", "ours"), c("4", "four")})
+	if want := [][]string{{"1", "3", "4"}}; !slices.EqualFunc(got, want, slices.Equal) {
+		t.Fatalf("OnChange = %v, want %v (1 changed, 3 gone, 4 added; 2 is our own write)", got, want)
 	}
 }

@@ -26,9 +26,10 @@ var Version = "dev"
 
 const (
 	defaultTimeout = 30 * time.Second
-	// maxResponseBytes bounds every response body read. Cloudflare's largest answer
-	// here (the scope catalogue, a few hundred entries) is far below it.
-	maxResponseBytes = 8 << 20
+	// maxResponseBytes bounds every response body read. The largest answer is the
+	// account's client List, one page of about 560 bytes per client: 32 MiB holds
+	// some 55,000 clients (10,000 are 5.5 MiB).
+	maxResponseBytes = 32 << 20
 )
 
 // Client calls the Cloudflare API with one set of credentials. It is safe for

@@ -150,7 +150,7 @@ func TestErrorResponses(t *testing.T) {
 			wantRequestError{status: 200, wraps: cfapi.ErrMalformedResponse, transient: true}},
 		{"empty body", reply(200, ""), wantRequestError{status: 200, wraps: cfapi.ErrMalformedResponse, transient: true}},
 		{"oversized body", func(w http.ResponseWriter, _ *http.Request) {
-			_, _ = io.WriteString(w, `{"success":true,"result":{"client_id":"`+strings.Repeat("a", 8<<20)+`"}}`)
+			_, _ = io.WriteString(w, `{"success":true,"result":{"client_id":"`+strings.Repeat("a", 32<<20)+`"}}`)
 		}, wantRequestError{status: 200, wraps: cfapi.ErrResponseTooLarge, transient: true}},
 		{"success without result", reply(200, `{"success":true,"errors":[],"result":null}`),
 			wantRequestError{status: 200, wraps: cfapi.ErrMalformedResponse, transient: true}},

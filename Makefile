@@ -131,7 +131,7 @@ run: manifests generate fmt vet ## Run the manager against the cluster of the cu
 	go run ./cmd/manager --operator-namespace=$(OPERATOR_NAMESPACE)
 
 .PHONY: bench
-bench: setup-envtest ## Run the scale benchmark (~55 min) and write bench/results.{md,svg,json}; BENCH_ARGS to change the matrix.
+bench: setup-envtest ## Run the scale benchmark (~65 min) and write bench/results.{md,svg,json}; BENCH_ARGS to change the matrix.
 	KUBEBUILDER_ASSETS="$$(K8S_VERSION=$(K8S_VERSION) ETCD_VERSION=$(ETCD_VERSION) ./hack/setup-envtest.sh)" \
 		go run ./hack/bench $(BENCH_ARGS)
 

@@ -142,7 +142,7 @@ func parseFlags() (*config, error) {
 	flag.DurationVar(&c.editLatency.interval, "latency-interval", 500*time.Millisecond, "time between two spec edits in a latency phase")
 	flag.DurationVar(&c.editLatency.bound, "latency-bound", 30*time.Second, "an edit whose PATCH has not reached Cloudflare within this long is a miss")
 	flag.IntVar(&c.editLatency.adopt, "latency-adopt", 1000, "clients adopted by new objects while the second latency phase edits")
-	flag.IntVar(&c.shared.n, "shared-n", 500, "run create/N/1/ours+"+variantShared+": N creates while another tool spends part of the same user's limit; 0 runs none")
+	flag.IntVar(&c.shared.n, "shared-n", 1000, "run create/N/1/ours+"+variantShared+": N creates while another tool spends part of the same user's limit; 0 runs none")
 	flag.Float64Var(&c.shared.share, "shared-share", 0.5, "the share of Cloudflare's limit the other tool spends, evenly, in the +"+variantShared+" scenario")
 	flag.StringVar(&c.manager, "manager", "", "use this manager binary instead of building cmd/manager (for profiling builds)")
 	flag.BoolVar(&c.keepTmp, "keep-tmp", false, "keep the temporary directory with the manager's logs and heap profiles")

@@ -208,9 +208,8 @@ func (b *budget) recover() {
 // observe follows what Cloudflare said about the user's budget after a call: a 429
 // blocks for its (bounded) Retry-After; a Ratelimit header with nothing remaining
 // blocks until its (bounded) reset; one with no more than the reserve remaining (others
-// spent the rest) yields until that reset; a header with less remaining than the
-// bucket would spend slows the bucket to what is left above the reserve until that
-// reset.
+// spent the rest) yields until that reset; a header with less left above the reserve
+// than the bucket would spend slows the bucket to what is left above it.
 func (b *budget) observe(rl *cfapi.RateLimit, err error) {
 	if retryAfter, limited := cfapi.IsRateLimited(err); limited {
 		b.stats.rateLimited.Add(1)
@@ -251,7 +250,9 @@ func (b *budget) observe(rl *cfapi.RateLimit, err error) {
 		b.slowUntil = b.now().Add(horizon)
 		return
 	}
-	allowed := rate.Limit(0.9 * float64(rl.Remaining-reserve) / horizon.Seconds())
+	// The reserve is the margin: a fresh window (1,200 left, 300 s to go) allows more
+	// than the configured rate, which keeps its burst.
+	allowed := rate.Limit(float64(rl.Remaining-reserve) / horizon.Seconds())
 	switch {
 	case allowed >= b.base:
 		b.lim.SetLimit(b.base)

@@ -129,9 +129,9 @@ func TestPacingYieldsTheReserveToOtherTools(t *testing.T) {
 	if _, err := api.ListOAuthClients(t.Context(), "a"); err != nil {
 		t.Fatalf("after the reset: %v", err)
 	}
-	want := rate.Limit(0.9 * (420 - 120) / 100.0)
+	want := rate.Limit((420 - 120) / 100.0)
 	if got := api.budget().lim.Limit(); math.Abs(float64(got-want)) > 1e-9 {
-		t.Errorf("limit = %v with 420 remaining for 100s, want %v: 90%% of what is left above the reserve", got, want)
+		t.Errorf("limit = %v with 420 remaining for 100s, want %v: what is left above the reserve", got, want)
 	}
 	if b := api.budget().lim.Burst(); b != 1 {
 		t.Errorf("burst = %d while slowed, want 1: each call must carry the next header before another goes", b)
@@ -143,7 +143,7 @@ func TestPacingYieldsTheReserveToOtherTools(t *testing.T) {
 	if _, err := api.ListOAuthClients(t.Context(), "a"); err != nil {
 		t.Fatal(err)
 	}
-	want = rate.Limit(0.9 * (300 - 120) / 60.0)
+	want = rate.Limit((300 - 120) / 60.0)
 	if got := api.budget().lim.Limit(); math.Abs(float64(got-want)) > 1e-9 {
 		t.Errorf("limit = %v with 300 remaining and a 1s reset, want %v", got, want)
 	}
@@ -292,5 +292,18 @@ func TestBudgetIsPerCloudflareUser(t *testing.T) {
 	apis.forget(credentialsKey(cfapi.Credentials{APIToken: "token-a"}))
 	if len(apis.byKey) != 2 || len(apis.budgets) != 1 {
 		t.Errorf("after forgetting tokens a and c: %d clients, %d budgets; want 2 and 1", len(apis.byKey), len(apis.budgets))
+	}
+}
+
+// A fresh window leaves the configured rate and its burst alone: 1,190 of 1,200 left
+// with 299 s to go is more than the budget's own 1080/5m would spend.
+func TestPacingKeepsItsBurstInAFreshWindow(t *testing.T) {
+	inner := &countingAPI{rl: cfapi.RateLimit{Remaining: 1190, Reset: 299 * time.Second, Quota: 1200, Window: 300 * time.Second}}
+	api, _ := newTestPaced(inner, DefaultRequestBudget)
+	if _, err := api.ListOAuthClients(t.Context(), "a"); err != nil {
+		t.Fatal(err)
+	}
+	if got, b := api.budget().lim.Limit(), api.budget().lim.Burst(); got != api.budget().base || b != api.budget().burst {
+		t.Errorf("limit %v, burst %d in a fresh window, want the configured %v and %d", got, b, api.budget().base, api.budget().burst)
 	}
 }

